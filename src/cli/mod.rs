@@ -1,0 +1,102 @@
+//! The command line. Each subcommand is one run mode; `run` dispatches.
+
+mod check;
+mod client_cmds;
+mod config_cmd;
+mod gateway;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use gateway::GatewayArgs;
+
+const ABOUT: &str = "Clawdbot gateway: the always-on daemon of your personal AI assistant.\n\
+Speaks the Clawdbot protocol v3 on one port (default 127.0.0.1:18789) for CLIs, the Control UI and devices.";
+
+const AFTER: &str = "Examples:\n  clawdbot gateway                       start on 127.0.0.1:18789 with built-in defaults\n  clawdbot gateway --bind lan --port 3000 --token \"$T\"\n  clawdbot health                        ask the running gateway how it is\n  clawdbot check-config ~/.clawdbot/clawdbot.json\n\n\
+Files: config $CLAWDBOT_CONFIG_PATH or ~/.clawdbot/clawdbot.json (JSON5); state $CLAWDBOT_STATE_DIR or ~/.clawdbot.";
+
+#[derive(Debug, Parser)]
+#[command(name = "clawdbot", version, about = ABOUT, after_help = AFTER, propagate_version = true)]
+pub struct Cli {
+    /// Use a named profile: state in ~/.clawdbot-NAME (letters, digits, '_' and '-').
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (or talk to a running one with `gateway call`).
+    Gateway(GatewayArgs),
+    /// Validate a config file exactly as the gateway would, without starting it.
+    #[command(
+        name = "check-config",
+        after_help = "Examples:\n  clawdbot check-config\n  clawdbot check-config ./clawdbot.json --no-secrets   # at build time (Nix): secret files are not read\n\nExit status: 0 when valid, 1 when not (every problem is listed with its key path)."
+    )]
+    CheckConfig(check::CheckArgs),
+    /// Show the running gateway's health: channels, agents, heartbeat, sessions.
+    #[command(after_help = "Examples:\n  clawdbot health\n  clawdbot health --json\n  clawdbot health --url ws://10.0.0.5:18789 --token \"$T\"")]
+    Health(client_cmds::HealthArgs),
+    /// Show a status overview of the running gateway.
+    #[command(after_help = "Examples:\n  clawdbot status\n  clawdbot status --json")]
+    Status(client_cmds::StatusArgs),
+    /// Print the Control UI URL (with the token) for this gateway.
+    #[command(after_help = "Example:\n  clawdbot dashboard        # prints http://127.0.0.1:18789/#token=...")]
+    Dashboard(client_cmds::DashboardArgs),
+    /// List, approve or reject paired devices.
+    #[command(after_help = "Examples:\n  clawdbot devices list\n  clawdbot devices approve 6f1c...   # a requestId from `devices list`")]
+    Devices(client_cmds::DevicesArgs),
+    /// Read or change the config file (refused in Nix mode, with the option to set instead).
+    #[command(after_help = "Examples:\n  clawdbot config path\n  clawdbot config get gateway.port\n  clawdbot config set gateway.port 3000\n  clawdbot config unset gateway.bind")]
+    Config(config_cmd::ConfigArgs),
+}
+
+/// Connection options shared by the client commands.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ConnectOpts {
+    /// Gateway WebSocket URL (default: ws://127.0.0.1:<port> from the config).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Gateway token (default: CLAWDBOT_GATEWAY_TOKEN, the config, or the generated token).
+    #[arg(long, value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Gateway password, when the gateway uses password auth.
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Give up after this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub timeout: u64,
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    if let Some(p) = &cli.profile {
+        if let Err(e) = crate::paths::check_profile(p) {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    }
+    let profile = cli.profile.as_deref();
+    match cli.command {
+        Command::Gateway(args) => gateway::run(args, profile),
+        Command::CheckConfig(args) => check::run(args, profile),
+        Command::Health(args) => client_cmds::health(args, profile),
+        Command::Status(args) => client_cmds::status(args, profile),
+        Command::Dashboard(args) => client_cmds::dashboard(args, profile),
+        Command::Devices(args) => client_cmds::devices(args, profile),
+        Command::Config(args) => config_cmd::run(args, profile),
+    }
+}
+
+/// A tokio runtime for one-shot client commands.
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    }
+}

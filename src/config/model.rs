@@ -1,0 +1,281 @@
+//! The typed view of the keys this gateway acts on. Validation has already run against the
+//! full schema, so these structs are lenient (`default`, unknown keys ignored): they only
+//! pick out what the code reads.
+
+use serde::Deserialize;
+
+/// The default port of the original (spec §5.2).
+pub const DEFAULT_PORT: u16 = 18789;
+/// The original's default model when none is configured.
+pub const DEFAULT_MODEL: &str = "anthropic/claude-opus-4-5";
+pub const DEFAULT_CONTEXT_TOKENS: u64 = 200_000;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Config {
+    pub gateway: Gateway,
+    pub agents: Agents,
+    pub session: Session,
+    pub logging: Logging,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Gateway {
+    pub port: Option<u16>,
+    pub mode: Option<String>,
+    pub bind: Option<String>,
+    pub custom_bind_host: Option<String>,
+    pub auth: GatewayAuth,
+    pub control_ui: ControlUi,
+    pub trusted_proxies: Vec<String>,
+    pub remote: Remote,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct GatewayAuth {
+    pub mode: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ControlUi {
+    pub enabled: Option<bool>,
+    pub base_path: Option<String>,
+    pub allow_insecure_auth: Option<bool>,
+    pub dangerously_disable_device_auth: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Remote {
+    pub url: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Agents {
+    pub defaults: AgentDefaults,
+    pub list: Vec<AgentEntry>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AgentDefaults {
+    pub model: Option<ModelSpec>,
+    pub heartbeat: Option<Heartbeat>,
+    pub context_tokens: Option<u64>,
+    pub workspace: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Heartbeat {
+    pub every: Option<String>,
+}
+
+/// A model ref, or `{primary, fallbacks}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ModelSpec {
+    Ref(String),
+    Detailed {
+        #[serde(default)]
+        primary: Option<String>,
+        #[serde(default)]
+        fallbacks: Option<Vec<String>>,
+    },
+}
+
+impl ModelSpec {
+    pub fn primary(&self) -> Option<&str> {
+        match self {
+            ModelSpec::Ref(s) => Some(s),
+            ModelSpec::Detailed { primary, .. } => primary.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AgentEntry {
+    pub id: String,
+    pub default: Option<bool>,
+    pub name: Option<String>,
+    pub model: Option<ModelSpec>,
+    pub identity: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Session {
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Logging {
+    pub level: Option<String>,
+    pub file: Option<String>,
+}
+
+/// Built-in model aliases of the original (spec §6.4).
+pub fn resolve_model_alias(model: &str) -> &str {
+    match model {
+        "opus" => "anthropic/claude-opus-4-5",
+        "sonnet" => "anthropic/claude-sonnet-4-5",
+        "gpt" => "openai/gpt-5.2",
+        "gpt-mini" => "openai/gpt-5-mini",
+        "gemini" => "google/gemini-3-pro-preview",
+        "gemini-flash" => "google/gemini-3-flash-preview",
+        other => other,
+    }
+}
+
+/// Agent ids are normalised to `[a-z0-9][a-z0-9_-]{0,63}` (spec §6.4).
+pub fn normalize_agent_id(id: &str) -> String {
+    let mut out: String = id
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .collect();
+    out = out.trim_start_matches(['-', '_']).to_string();
+    out.truncate(64);
+    if out.is_empty() { "main".to_string() } else { out }
+}
+
+impl Config {
+    /// The default agent: first with `default: true`, else the first, else `main`.
+    pub fn default_agent_id(&self) -> String {
+        let list = &self.agents.list;
+        list.iter()
+            .find(|a| a.default == Some(true))
+            .or_else(|| list.first())
+            .map(|a| normalize_agent_id(&a.id))
+            .unwrap_or_else(|| "main".to_string())
+    }
+
+    /// Every configured agent id (at least the default).
+    pub fn agent_ids(&self) -> Vec<String> {
+        if self.agents.list.is_empty() {
+            return vec!["main".to_string()];
+        }
+        self.agents.list.iter().map(|a| normalize_agent_id(&a.id)).collect()
+    }
+
+    /// `provider/model` of the default agent.
+    pub fn primary_model(&self) -> String {
+        let default_id = self.default_agent_id();
+        let from_agent = self
+            .agents
+            .list
+            .iter()
+            .find(|a| normalize_agent_id(&a.id) == default_id)
+            .and_then(|a| a.model.as_ref())
+            .and_then(ModelSpec::primary);
+        let from_defaults = self.agents.defaults.model.as_ref().and_then(ModelSpec::primary);
+        resolve_model_alias(from_agent.or(from_defaults).unwrap_or(DEFAULT_MODEL)).to_string()
+    }
+
+    pub fn heartbeat_every(&self) -> String {
+        self.agents
+            .defaults
+            .heartbeat
+            .as_ref()
+            .and_then(|h| h.every.clone())
+            .unwrap_or_else(|| "30m".to_string())
+    }
+
+    pub fn context_tokens(&self) -> u64 {
+        self.agents.defaults.context_tokens.unwrap_or(DEFAULT_CONTEXT_TOKENS)
+    }
+
+    pub fn session_scope(&self) -> &str {
+        self.session.scope.as_deref().unwrap_or("per-sender")
+    }
+}
+
+/// Parses durations like `30m`, `1h`, `90s`, `1h30m`, `500ms`, or a bare number of
+/// minutes (the original's heartbeat convention). `0` and `off` mean disabled.
+pub fn parse_duration_ms(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s.is_empty() || s == "0" || s.eq_ignore_ascii_case("off") {
+        return Some(0);
+    }
+    if let Ok(n) = s.parse::<u64>() {
+        return Some(n * 60_000);
+    }
+    let mut total = 0u64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphabetic() {
+                unit.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let value: f64 = num.parse().ok()?;
+        num.clear();
+        let factor = match unit.as_str() {
+            "ms" => 1.0,
+            "s" => 1_000.0,
+            "m" => 60_000.0,
+            "h" => 3_600_000.0,
+            "d" => 86_400_000.0,
+            "w" => 604_800_000.0,
+            _ => return None,
+        };
+        total += (value * factor) as u64;
+    }
+    if !num.is_empty() {
+        return None;
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("30m"), Some(1_800_000));
+        assert_eq!(parse_duration_ms("1h30m"), Some(5_400_000));
+        assert_eq!(parse_duration_ms("45"), Some(2_700_000));
+        assert_eq!(parse_duration_ms("off"), Some(0));
+        assert_eq!(parse_duration_ms("3 parsecs"), None);
+    }
+
+    #[test]
+    fn default_agent_and_model() {
+        let c: Config = serde_json::from_value(serde_json::json!({
+            "agents": {"defaults": {"model": {"primary": "sonnet"}},
+                       "list": [{"id": "Work"}, {"id": "home", "default": true}]}
+        }))
+        .unwrap();
+        assert_eq!(c.default_agent_id(), "home");
+        assert_eq!(c.agent_ids(), vec!["work", "home"]);
+        assert_eq!(c.primary_model(), "anthropic/claude-sonnet-4-5");
+        let empty = Config::default();
+        assert_eq!(empty.default_agent_id(), "main");
+        assert_eq!(empty.primary_model(), DEFAULT_MODEL);
+    }
+}

@@ -1,0 +1,20 @@
+//! Clawdbot gateway: a small, Nix-first Rust reimplementation of the Clawdbot gateway,
+//! wire-compatible with protocol v3.
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod device;
+pub mod fsutil;
+pub mod lock;
+pub mod logging;
+pub mod nix;
+pub mod paths;
+pub mod protocol;
+pub mod sdnotify;
+pub mod server;
+pub mod util;
+
+/// This build's version (Cargo.toml), reported in `hello-ok`, presence and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,298 @@
+//! One WebSocket connection: challenge, handshake with a deadline, then requests and
+//! broadcast events until the client leaves, falls behind, or the gateway stops.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::http::HeaderMap;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use super::handshake::{self, Peer, Session};
+use super::methods;
+use super::state::Gateway;
+use crate::protocol::{self, RpcError, close};
+use crate::util::now_ms;
+
+type Sink = SplitSink<WebSocket, Message>;
+
+async fn send(sink: &mut Sink, text: String) -> bool {
+    sink.send(Message::Text(Utf8Bytes::from(text))).await.is_ok()
+}
+
+async fn close_with(sink: &mut Sink, code: u16, reason: &str) {
+    let frame = CloseFrame { code, reason: Utf8Bytes::from(protocol::close_reason(reason)) };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+    let _ = sink.flush().await;
+}
+
+/// The next text frame; `Err(())` on close or a transport error.
+async fn next_text(stream: &mut SplitStream<WebSocket>) -> Result<String, Option<String>> {
+    while let Some(msg) = stream.next().await {
+        match msg {
+            Ok(Message::Text(t)) => return Ok(t.to_string()),
+            Ok(Message::Binary(b)) => return Ok(String::from_utf8_lossy(&b).into_owned()),
+            Ok(Message::Close(_)) => return Err(None),
+            Ok(_) => continue,
+            Err(e) => return Err(Some(e.to_string())),
+        }
+    }
+    Err(None)
+}
+
+pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, headers: HeaderMap) {
+    let conn_id = uuid::Uuid::new_v4().to_string();
+    let nonce = uuid::Uuid::new_v4().to_string();
+    let (mut sink, mut stream) = socket.split();
+    let mut events = gw.bus.subscribe();
+    let trusted = gw.runtime().loaded.config.gateway.trusted_proxies.clone();
+    let peer_info = Peer {
+        is_local: super::auth::is_local_client(peer.ip(), &headers, &trusted),
+        remote_ip: peer.ip().to_string(),
+    };
+    if !send(&mut sink, protocol::direct_event("connect.challenge", json!({"nonce": nonce, "ts": now_ms()}))).await {
+        return;
+    }
+    let first = tokio::select! {
+        r = tokio::time::timeout(gw.opts.handshake_timeout, next_text(&mut stream)) => r,
+        _ = gw.cancel.cancelled() => {
+            close_with(&mut sink, close::RESTART, close::RESTART_REASON).await;
+            return;
+        }
+    };
+    let text = match first {
+        Err(_elapsed) => return close_with(&mut sink, close::NORMAL, "").await,
+        Ok(Err(_)) => return,
+        Ok(Ok(t)) => t,
+    };
+    let Ok(frame) = serde_json::from_str::<Value>(&text) else {
+        return close_with(&mut sink, close::NORMAL, "").await;
+    };
+    let id = match valid_request(&frame) {
+        Ok(id) => id,
+        Err(_) => return close_with(&mut sink, close::POLICY, "invalid request frame").await,
+    };
+    if frame["method"] != "connect" {
+        let msg = "invalid handshake: first request must be connect";
+        send(&mut sink, protocol::res_err(&id, &RpcError::invalid(msg))).await;
+        return close_with(&mut sink, close::POLICY, msg).await;
+    }
+    let session = match handshake::run(&gw, frame.get("params"), &nonce, &peer_info) {
+        Ok(s) => s,
+        Err(reject) => {
+            if let Some(err) = &reject.error {
+                send(&mut sink, protocol::res_err(&id, err)).await;
+            }
+            return close_with(&mut sink, reject.code, &reject.reason).await;
+        }
+    };
+    let presence_key = register_presence(&gw, &session, &conn_id, &peer_info);
+    let hello = hello_ok(&gw, &conn_id, &session);
+    if !send(&mut sink, protocol::res_ok(&id, hello)).await {
+        unregister_presence(&gw, presence_key.as_deref());
+        return;
+    }
+    tracing::debug!(target: "ws", "connected conn={conn_id} client={} mode={} auth={}", session.params.client.id, session.params.client.mode, session.auth_method);
+    super::refresh_health(&gw, false);
+
+    loop {
+        tokio::select! {
+            msg = next_text(&mut stream) => match msg {
+                Ok(text) => {
+                    let reply = handle_frame(&gw, &session, &text).await;
+                    if !send(&mut sink, reply).await { break; }
+                }
+                Err(Some(e)) if e.contains("too long") || e.contains("too big") => {
+                    close_with(&mut sink, 1009, "Max payload size exceeded").await;
+                    break;
+                }
+                Err(_) => break,
+            },
+            ev = events.recv() => match ev {
+                Ok(ev) => {
+                    if ev.drop_if_slow && events.len() > super::events::BUS_CAPACITY / 2 { continue; }
+                    if allowed(&session, &ev.name) && !send(&mut sink, ev.frame.clone()).await { break; }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    tracing::warn!(target: "ws", "closing slow consumer conn={conn_id}");
+                    close_with(&mut sink, close::POLICY, close::SLOW_CONSUMER).await;
+                    break;
+                }
+                Err(RecvError::Closed) => break,
+            },
+            _ = gw.cancel.cancelled() => {
+                // Deliver what was broadcast before the stop (the `shutdown` event), then close.
+                loop {
+                    match events.try_recv() {
+                        Ok(ev) => {
+                            if allowed(&session, &ev.name) && !send(&mut sink, ev.frame.clone()).await { break; }
+                        }
+                        Err(TryRecvError::Lagged(_)) => continue,
+                        Err(_) => break,
+                    }
+                }
+                close_with(&mut sink, close::RESTART, close::RESTART_REASON).await;
+                break;
+            }
+        }
+    }
+    unregister_presence(&gw, presence_key.as_deref());
+}
+
+/// `Ok(id)` for a well-formed request frame; `Err(message)` in AJV form otherwise.
+fn valid_request(frame: &Value) -> Result<String, String> {
+    let Some(obj) = frame.as_object() else {
+        return Err("at root: must be object".into());
+    };
+    let mut errs = vec![];
+    for k in obj.keys() {
+        if !["type", "id", "method", "params"].contains(&k.as_str()) {
+            errs.push(format!("at root: unexpected property '{k}'"));
+        }
+    }
+    if obj.get("type").and_then(Value::as_str) != Some("req") {
+        errs.push("at /type: must be equal to constant".into());
+    }
+    let id = obj.get("id").and_then(Value::as_str).filter(|s| !s.is_empty());
+    if id.is_none() {
+        errs.push("at /id: must be non-empty string".into());
+    }
+    if obj.get("method").and_then(Value::as_str).is_none_or(str::is_empty) {
+        errs.push("at /method: must be non-empty string".into());
+    }
+    match (id, errs.is_empty()) {
+        (Some(id), true) => Ok(id.to_string()),
+        _ => Err(errs.join("; ")),
+    }
+}
+
+async fn handle_frame(gw: &Arc<Gateway>, session: &Session, text: &str) -> String {
+    let frame: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return protocol::res_err("invalid", &RpcError::invalid(format!("invalid request frame: {e}"))),
+    };
+    let id = match valid_request(&frame) {
+        Ok(id) => id,
+        Err(msg) => {
+            let id = frame.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("invalid");
+            return protocol::res_err(id, &RpcError::invalid(format!("invalid request frame: {msg}")));
+        }
+    };
+    let method = frame["method"].as_str().unwrap_or_default();
+    if method == "connect" {
+        return protocol::res_err(&id, &RpcError::invalid("connect is only valid as the first request"));
+    }
+    if let Err(msg) = protocol::authorize_method(method, &session.role, &session.scopes) {
+        return protocol::res_err(&id, &RpcError::invalid(msg));
+    }
+    let ctx = methods::Ctx { gw };
+    match methods::dispatch(&ctx, method, frame.get("params").cloned()).await {
+        Ok(payload) => protocol::res_ok(&id, payload),
+        Err(err) => protocol::res_err(&id, &err),
+    }
+}
+
+fn allowed(session: &Session, event: &str) -> bool {
+    match protocol::event_scope(event) {
+        None => true,
+        Some(_) if session.role == "node" => false,
+        Some(scope) => session.scopes.iter().any(|s| s == scope || s == protocol::SCOPE_ADMIN),
+    }
+}
+
+fn register_presence(gw: &Gateway, s: &Session, conn_id: &str, peer: &Peer) -> Option<String> {
+    let c = &s.params.client;
+    if c.mode == "cli" {
+        return None;
+    }
+    let key = s
+        .params
+        .device
+        .as_ref()
+        .map(|d| d.id.clone())
+        .or_else(|| c.instance_id.clone())
+        .unwrap_or_else(|| conn_id.to_string());
+    let entry = json!({
+        "host": c.display_name.clone().unwrap_or_else(|| c.id.clone()),
+        "ip": peer.remote_ip,
+        "version": c.version,
+        "platform": c.platform,
+        "deviceFamily": c.device_family,
+        "modelIdentifier": c.model_identifier,
+        "mode": c.mode,
+        "reason": "connect",
+        "text": format!("{} · {} · {}", c.display_name.clone().unwrap_or_else(|| c.id.clone()), c.mode, c.version),
+        "ts": now_ms(),
+        "deviceId": s.params.device.as_ref().map(|d| d.id.clone()),
+        "roles": [s.role],
+        "scopes": s.scopes,
+        "instanceId": c.instance_id,
+    });
+    let entry = strip_nulls(entry);
+    gw.presence.lock().unwrap_or_else(|p| p.into_inner()).upsert(&key, entry);
+    Some(key)
+}
+
+fn strip_nulls(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.retain(|_, v| !v.is_null());
+    }
+    v
+}
+
+fn unregister_presence(gw: &Gateway, key: Option<&str>) {
+    let Some(key) = key else { return };
+    let (list, version) = {
+        let mut p = gw.presence.lock().unwrap_or_else(|p| p.into_inner());
+        if !p.remove(key) {
+            return;
+        }
+        (p.list(), p.version)
+    };
+    gw.bus.send(
+        "presence",
+        json!({"presence": list}),
+        Some(json!({"presence": version, "health": gw.health.version()})),
+        true,
+    );
+}
+
+/// The `hello-ok` payload (spec §2.6); the schema forbids extra properties.
+fn hello_ok(gw: &Gateway, conn_id: &str, s: &Session) -> Value {
+    let rt = gw.runtime();
+    let cfg = &rt.loaded.config;
+    let default_agent = cfg.default_agent_id();
+    let (presence, presence_version) = {
+        let mut p = gw.presence.lock().unwrap_or_else(|p| p.into_inner());
+        (p.list(), p.version)
+    };
+    let (health, _) = gw.health.current();
+    let mut hello = json!({
+        "type": "hello-ok",
+        "protocol": protocol::PROTOCOL_VERSION,
+        "server": {"version": crate::VERSION, "host": crate::util::hostname(), "connId": conn_id},
+        "features": {"methods": protocol::METHODS, "events": protocol::EVENTS},
+        "snapshot": {
+            "presence": presence,
+            "health": *health,
+            "stateVersion": {"presence": presence_version, "health": gw.health.version()},
+            "uptimeMs": gw.uptime_ms(),
+            "configPath": gw.paths.config_path.display().to_string(),
+            "stateDir": gw.paths.state_dir.display().to_string(),
+            "sessionDefaults": {
+                "defaultAgentId": default_agent,
+                "mainKey": "main",
+                "mainSessionKey": format!("agent:{default_agent}:main"),
+                "scope": cfg.session_scope(),
+            },
+        },
+        "policy": {"maxPayload": protocol::MAX_PAYLOAD, "maxBufferedBytes": protocol::MAX_BUFFERED, "tickIntervalMs": gw.opts.tick_interval.as_millis() as u64},
+    });
+    if let Some(auth) = &s.device_token {
+        hello["auth"] = auth.clone();
+    }
+    hello
+}

@@ -1,0 +1,159 @@
+//! The `health` summary and its cache.
+//!
+//! The original rebuilds and re-broadcasts health to every client on every `health`
+//! call, which collapses at 1000 clients (spec reference §6). Here a call is answered from
+//! the cache; at most one refresh runs at a time, and the `health` event goes out only
+//! when the summary actually changed, plus once per maintenance interval.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::state::Gateway;
+use crate::config::model::parse_duration_ms;
+use crate::util::now_ms;
+
+pub const HEARTBEAT_PROMPT: &str = "Read HEARTBEAT.md if it exists (workspace context). Follow it strictly. Do not infer or repeat old tasks from prior chats. If nothing needs attention, reply HEARTBEAT_OK.";
+
+/// A cached answer younger than this is served without rebuilding.
+pub const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// `{path, count, recent[≤5]}` of one agent's `sessions.json`.
+pub fn session_store_summary(path: &Path, limit: usize) -> Value {
+    let now = now_ms();
+    let mut rows: Vec<(String, i64)> = match crate::fsutil::read_json(path) {
+        Ok(Some(Value::Object(map))) => map
+            .into_iter()
+            .filter(|(k, _)| k != "global" && k != "unknown")
+            .map(|(k, v)| {
+                let updated = v.get("updatedAt").and_then(Value::as_i64).unwrap_or(0);
+                (k, updated)
+            })
+            .collect(),
+        _ => vec![],
+    };
+    let count = rows.len();
+    rows.sort_by_key(|(_, u)| std::cmp::Reverse(*u));
+    let recent: Vec<Value> = rows
+        .into_iter()
+        .take(limit)
+        .map(|(key, updated)| json!({"key": key, "updatedAt": updated, "age": now - updated}))
+        .collect();
+    json!({"path": path.display().to_string(), "count": count, "recent": recent})
+}
+
+/// Builds the HealthSummary (spec §3.2) from the current config and state files.
+pub fn build(gw: &Gateway) -> Value {
+    let started = Instant::now();
+    let rt = gw.runtime();
+    let cfg = &rt.loaded.config;
+    let every = cfg.heartbeat_every();
+    let every_ms = parse_duration_ms(&every).unwrap_or(1_800_000);
+    let default_id = cfg.default_agent_id();
+    let agents: Vec<Value> = cfg
+        .agent_ids()
+        .into_iter()
+        .map(|id| {
+            json!({
+                "agentId": id,
+                "isDefault": id == default_id,
+                "heartbeat": {
+                    "enabled": every_ms > 0,
+                    "every": every,
+                    "everyMs": every_ms,
+                    "prompt": HEARTBEAT_PROMPT,
+                    "target": "last",
+                    "ackMaxChars": 300,
+                },
+                "sessions": session_store_summary(&gw.paths.sessions_store(&id), 5),
+            })
+        })
+        .collect();
+    let channels = super::channels::health_channels(&rt.loaded.resolved);
+    json!({
+        "ok": true,
+        "ts": now_ms(),
+        "durationMs": started.elapsed().as_millis() as u64,
+        "channels": channels.0,
+        "channelOrder": channels.1,
+        "channelLabels": channels.2,
+        "heartbeatSeconds": every_ms / 1000,
+        "defaultAgentId": default_id,
+        "agents": agents,
+        "sessions": session_store_summary(&gw.paths.sessions_store(&default_id), 5),
+    })
+}
+
+/// The cached summary and the `stateVersion.health` counter.
+#[derive(Debug)]
+pub struct HealthCache {
+    inner: std::sync::Mutex<(Arc<Value>, Instant, u64)>,
+    refreshing: AtomicBool,
+}
+
+impl Default for HealthCache {
+    fn default() -> Self {
+        HealthCache {
+            inner: std::sync::Mutex::new((Arc::new(json!({})), Instant::now() - FRESH_FOR * 2, 1)),
+            refreshing: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The summary without its timing fields, to tell a real change from a re-stamp.
+fn essence(v: &Value) -> Value {
+    fn strip_ages(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                o.remove("age");
+                o.values_mut().for_each(strip_ages);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip_ages),
+            _ => {}
+        }
+    }
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("ts");
+        o.remove("durationMs");
+    }
+    strip_ages(&mut v);
+    v
+}
+
+impl HealthCache {
+    pub fn version(&self) -> u64 {
+        self.inner.lock().map(|g| g.2).unwrap_or(1)
+    }
+
+    pub fn current(&self) -> (Arc<Value>, Duration) {
+        match self.inner.lock() {
+            Ok(g) => (g.0.clone(), g.1.elapsed()),
+            Err(_) => (Arc::new(json!({})), Duration::MAX),
+        }
+    }
+
+    /// Stores a new summary; returns true when it differs from the previous one.
+    pub fn store(&self, summary: Value) -> bool {
+        let Ok(mut g) = self.inner.lock() else { return false };
+        let changed = essence(&g.0) != essence(&summary);
+        g.0 = Arc::new(summary);
+        g.1 = Instant::now();
+        if changed {
+            g.2 += 1;
+        }
+        changed
+    }
+
+    /// Claims the single refresh slot; false when a refresh is already running.
+    pub fn begin_refresh(&self) -> bool {
+        !self.refreshing.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn end_refresh(&self) {
+        self.refreshing.store(false, Ordering::Release);
+    }
+}

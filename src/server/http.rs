@@ -1,0 +1,83 @@
+//! HTTP on the gateway port: WebSocket upgrades on any path (as the original), liveness
+//! and readiness probes for Fly/Docker/Kubernetes, and a placeholder page until the
+//! Control UI lands.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
+
+use super::state::{Gateway, Phase};
+
+pub fn router(gw: Arc<Gateway>) -> Router {
+    Router::new().fallback(entry).with_state(gw)
+}
+
+async fn entry(State(gw): State<Arc<Gateway>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    let is_upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if is_upgrade {
+        let (mut parts, _body) = req.into_parts();
+        let headers = parts.headers.clone();
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &gw).await {
+            Ok(ws) => {
+                if gw.phase() == Phase::Draining {
+                    return (StatusCode::SERVICE_UNAVAILABLE, "gateway is shutting down").into_response();
+                }
+                let token = gw.tasks.token();
+                let gw2 = gw.clone();
+                ws.max_message_size(crate::protocol::MAX_PAYLOAD)
+                    .max_frame_size(crate::protocol::MAX_PAYLOAD)
+                    .on_upgrade(move |socket| async move {
+                        super::conn::handle(gw2, socket, peer, headers).await;
+                        drop(token);
+                    })
+            }
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let method = req.method().clone();
+    match (method.as_str(), req.uri().path()) {
+        ("GET" | "HEAD", "/healthz") => healthz(&gw),
+        ("GET" | "HEAD", "/readyz") => readyz(&gw),
+        ("GET" | "HEAD", "/") => index(&gw),
+        _ => (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "Not Found").into_response(),
+    }
+}
+
+/// Liveness: the process answers. No auth, no secrets.
+fn healthz(gw: &Gateway) -> Response {
+    let body = json!({"ok": true, "status": "live", "version": crate::VERSION, "uptimeMs": gw.uptime_ms()});
+    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+}
+
+/// Readiness: 200 once listening, 503 while starting or draining.
+fn readyz(gw: &Gateway) -> Response {
+    let (code, phase) = match gw.phase() {
+        Phase::Ready => (StatusCode::OK, "ready"),
+        Phase::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
+        Phase::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
+    };
+    let body = json!({"ready": code == StatusCode::OK, "phase": phase});
+    (code, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+}
+
+fn index(gw: &Gateway) -> Response {
+    let nix = if gw.nix.enabled { "<p>Running in Nix mode: the config is managed by Nix.</p>" } else { "" };
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Clawdbot Gateway</title></head>\
+<body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem\">\
+<h1>Clawdbot Gateway</h1><p>Version {}. The gateway is running; the Control UI is not bundled in this build yet.</p>{nix}\
+<p>Check it from a shell with <code>clawdbot health</code> or <code>clawdbot status</code>.</p></body></html>",
+        crate::VERSION
+    );
+    ([(header::CACHE_CONTROL, "no-cache")], Html(page)).into_response()
+}

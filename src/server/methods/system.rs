@@ -1,0 +1,121 @@
+//! `health`, `status`, `system-presence`, `logs.tail`.
+
+use serde_json::{Value, json};
+
+use super::{Ctx, Params};
+use crate::config::model::parse_duration_ms;
+use crate::protocol::RpcError;
+
+pub async fn health(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
+    p.only(&["probe"])?;
+    let probe = p.bool("probe")?.unwrap_or(false);
+    let gw = ctx.gw.clone();
+    if probe {
+        let summary = tokio::task::spawn_blocking(move || {
+            let s = crate::server::health::build(&gw);
+            if gw.health.store(s.clone()) {
+                crate::server::broadcast_health(&gw);
+            }
+            s
+        })
+        .await
+        .map_err(|e| RpcError::unavailable(format!("health failed: {e}")))?;
+        return Ok(summary);
+    }
+    let (cached, age) = ctx.gw.health.current();
+    if age > crate::server::health::FRESH_FOR {
+        crate::server::refresh_health(ctx.gw, false);
+    }
+    if cached.get("ok").is_none() {
+        let gw = ctx.gw.clone();
+        let s = tokio::task::spawn_blocking(move || crate::server::health::build(&gw))
+            .await
+            .map_err(|e| RpcError::unavailable(format!("health failed: {e}")))?;
+        return Ok(s);
+    }
+    Ok((*cached).clone())
+}
+
+pub fn status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
+    p.none()?;
+    let gw = ctx.gw;
+    let rt = gw.runtime();
+    let cfg = &rt.loaded.config;
+    let every = cfg.heartbeat_every();
+    let every_ms = parse_duration_ms(&every).unwrap_or(1_800_000);
+    let ids = cfg.agent_ids();
+    let default_id = cfg.default_agent_id();
+    let by_agent: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            let mut s = crate::server::health::session_store_summary(&gw.paths.sessions_store(id), 10);
+            s["agentId"] = json!(id);
+            s
+        })
+        .collect();
+    let count: u64 = by_agent.iter().map(|a| a["count"].as_u64().unwrap_or(0)).sum();
+    let mut recent: Vec<Value> = by_agent
+        .iter()
+        .flat_map(|a| a["recent"].as_array().cloned().unwrap_or_default())
+        .collect();
+    recent.sort_by_key(|r| std::cmp::Reverse(r["updatedAt"].as_i64().unwrap_or(0)));
+    recent.truncate(10);
+    let model = cfg.primary_model();
+    let model_name = model.split_once('/').map(|(_, m)| m).unwrap_or(&model).to_string();
+    let reload = gw.reload.lock().map(|r| r.clone()).unwrap_or_default();
+    let bind = gw.bind.get().cloned();
+    Ok(json!({
+        "heartbeat": {
+            "defaultAgentId": default_id,
+            "agents": ids.iter().map(|id| json!({"agentId": id, "enabled": every_ms > 0, "every": every, "everyMs": every_ms})).collect::<Vec<_>>(),
+        },
+        "channelSummary": [],
+        "queuedSystemEvents": [],
+        "sessions": {
+            "paths": by_agent.iter().map(|a| a["path"].clone()).collect::<Vec<_>>(),
+            "count": count,
+            "defaults": {"model": model_name, "contextTokens": cfg.context_tokens()},
+            "recent": recent,
+            "byAgent": by_agent,
+        },
+        "gateway": {
+            "version": crate::VERSION,
+            "pid": std::process::id(),
+            "uptimeMs": gw.uptime_ms(),
+            "bind": bind.as_ref().map(|b| b.mode.clone()),
+            "host": bind.as_ref().map(|b| b.host.clone()),
+            "port": bind.as_ref().map(|b| b.port),
+            "configPath": gw.paths.config_path.display().to_string(),
+            "stateDir": gw.paths.state_dir.display().to_string(),
+            "nixMode": gw.nix.enabled,
+            "auth": {"mode": rt.auth.mode.as_str(), "source": rt.auth.source},
+            "configReload": {
+                "ok": reload.last_error.is_none(),
+                "lastAtMs": reload.last_at_ms,
+                "lastError": reload.last_error,
+                "reloads": reload.reloads,
+            },
+            "warnings": rt.loaded.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+        },
+    }))
+}
+
+pub fn presence(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
+    p.none()?;
+    let list = ctx.gw.presence.lock().unwrap_or_else(|p| p.into_inner()).list();
+    Ok(Value::Array(list))
+}
+
+pub async fn logs_tail(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
+    p.only(&["cursor", "limit", "maxBytes"])?;
+    let cursor = p.int("cursor", 0, i64::MAX)?.map(|c| c as u64);
+    let limit = p.int("limit", 1, 5000)?.unwrap_or(500) as usize;
+    let max_bytes = p.int("maxBytes", 1, 1_000_000)?.unwrap_or(250_000) as u64;
+    let Some(file) = ctx.gw.log_file.clone() else {
+        return Err(RpcError::unavailable("file logging is off for this gateway"));
+    };
+    tokio::task::spawn_blocking(move || crate::logging::tail(&file, cursor, limit, max_bytes))
+        .await
+        .map_err(|e| RpcError::unavailable(format!("logs.tail failed: {e}")))?
+        .map_err(RpcError::unavailable)
+}

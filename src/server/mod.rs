@@ -1,0 +1,170 @@
+//! The gateway server: HTTP and WebSocket on one port.
+//!
+//! [`serve`] takes a bound listener and a shutdown future, so tests start it on port 0.
+//! One cancellation token stops everything; every connection and background task is
+//! tracked and awaited, within the drain deadline.
+
+pub mod auth;
+pub mod channels;
+mod conn;
+mod connect_params;
+pub mod events;
+pub mod handshake;
+pub mod health;
+mod http;
+mod methods;
+pub mod pairing;
+pub mod presence;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::json;
+
+pub use state::{BindInfo, Gateway, GatewayInit, Phase, ServerOptions};
+
+/// Rebuilds the health summary in the background (one refresh at a time) and broadcasts
+/// it when it changed, or always when `force_broadcast`.
+pub fn refresh_health(gw: &Arc<Gateway>, force_broadcast: bool) {
+    if !gw.health.begin_refresh() {
+        return;
+    }
+    let gw2 = gw.clone();
+    gw.tasks.spawn_blocking(move || {
+        let summary = health::build(&gw2);
+        let changed = gw2.health.store(summary);
+        gw2.health.end_refresh();
+        if changed || force_broadcast {
+            broadcast_health(&gw2);
+        }
+    });
+}
+
+pub fn broadcast_health(gw: &Gateway) {
+    let (summary, _) = gw.health.current();
+    let presence_version = gw.presence.lock().map(|p| p.version).unwrap_or(1);
+    gw.bus.send(
+        "health",
+        (*summary).clone(),
+        Some(json!({"presence": presence_version, "health": gw.health.version()})),
+        false,
+    );
+}
+
+/// Runs until `shutdown` resolves (or `gw.cancel` is cancelled), then drains.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    gw: Arc<Gateway>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let _ = gw.bind.set(BindInfo {
+        mode: gw.bind.get().map(|b| b.mode.clone()).unwrap_or_else(|| "custom".into()),
+        host: local.ip().to_string(),
+        port: local.port(),
+    });
+    // The first health snapshot, so hello-ok carries a real one.
+    gw.health.store(health::build(&gw));
+    spawn_maintenance(&gw);
+    let app = http::router(gw.clone());
+    let cancel = gw.cancel.clone();
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(cancel.clone().cancelled_owned());
+    let server = tokio::spawn(async move { server.await });
+    gw.set_phase(Phase::Ready);
+
+    tokio::select! {
+        _ = shutdown => {}
+        _ = cancel.cancelled() => {}
+    }
+    drain(&gw).await;
+    let _ = tokio::time::timeout(gw.opts.drain_deadline, server).await;
+    Ok(())
+}
+
+/// Broadcasts `shutdown`, closes every client with 1012 and waits for all tasks, at most
+/// the drain deadline.
+async fn drain(gw: &Arc<Gateway>) {
+    gw.set_phase(Phase::Draining);
+    gw.notifier.stopping("shutting down").ok();
+    gw.bus.send("shutdown", json!({"reason": "gateway stopping", "restartExpectedMs": null}), None, false);
+    gw.cancel.cancel();
+    gw.tasks.close();
+    if tokio::time::timeout(gw.opts.drain_deadline, gw.tasks.wait()).await.is_err() {
+        tracing::warn!(target: "gateway", "shutdown timed out after {:?}; exiting without waiting for every client", gw.opts.drain_deadline);
+    }
+    if let Err(e) = gw.pairing.lock().unwrap_or_else(|p| p.into_inner()).flush() {
+        tracing::warn!(target: "gateway", "could not save device token usage: {e}");
+    }
+}
+
+fn spawn_maintenance(gw: &Arc<Gateway>) {
+    // tick every 30 s (drop-if-slow)
+    let g = gw.clone();
+    gw.tasks.spawn(async move {
+        let mut every = tokio::time::interval(g.opts.tick_interval);
+        every.tick().await;
+        loop {
+            tokio::select! {
+                _ = every.tick() => g.bus.send("tick", json!({"ts": crate::util::now_ms()}), None, true),
+                _ = g.cancel.cancelled() => break,
+            }
+        }
+    });
+    // health every 60 s, broadcast like the original's maintenance timer
+    let g = gw.clone();
+    gw.tasks.spawn(async move {
+        let mut every = tokio::time::interval(g.opts.health_interval);
+        every.tick().await;
+        loop {
+            tokio::select! {
+                _ = every.tick() => refresh_health(&g, true),
+                _ = g.cancel.cancelled() => break,
+            }
+        }
+    });
+    // systemd watchdog at half WATCHDOG_USEC
+    if let Some(period) = gw.notifier.watchdog_interval() {
+        let g = gw.clone();
+        gw.tasks.spawn(async move {
+            let mut every = tokio::time::interval(period);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => { g.notifier.watchdog().ok(); }
+                    _ = g.cancel.cancelled() => break,
+                }
+            }
+        });
+    }
+    // config file changes (edits, or home-manager re-pointing a symlink)
+    if !gw.opts.reload_poll.is_zero() {
+        let g = gw.clone();
+        gw.tasks.spawn(async move {
+            let files = g.runtime().loaded.files.clone();
+            let mut last = crate::config::fingerprint(&files);
+            let mut every = tokio::time::interval(g.opts.reload_poll);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {
+                        let files = g.runtime().loaded.files.clone();
+                        let g2 = g.clone();
+                        let Ok(now) = tokio::task::spawn_blocking(move || crate::config::fingerprint(&files)).await else { continue };
+                        if now != last {
+                            last = now;
+                            let g3 = g2.clone();
+                            let _ = tokio::task::spawn_blocking(move || g3.reload_config("config file changed")).await;
+                            // The file list may have changed (includes); re-fingerprint it.
+                            let files = g2.runtime().loaded.files.clone();
+                            if let Ok(fp) = tokio::task::spawn_blocking(move || crate::config::fingerprint(&files)).await {
+                                last = fp;
+                            }
+                        }
+                    }
+                    _ = g.cancel.cancelled() => break,
+                }
+            }
+        });
+    }
+}

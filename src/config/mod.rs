@@ -122,6 +122,9 @@ pub struct Loaded {
     pub warnings: Vec<Problem>,
     /// Every file read (main + includes), for change detection.
     pub files: Vec<PathBuf>,
+    /// [`fingerprint`] of `files` taken at load time, so a change made right after the
+    /// load is still noticed.
+    pub fingerprint: String,
     /// The process environment overlaid with the config's `env` block.
     pub env: Env,
 }
@@ -194,7 +197,9 @@ pub fn load_text(path: &Path, raw: Option<String>, env: &Env) -> Result<Loaded, 
         }
     })?;
     let hash = sha256_hex(raw.as_deref().unwrap_or("").as_bytes());
+    let fingerprint = fingerprint(&files);
     Ok(Loaded {
+        fingerprint,
         path: path.to_path_buf(),
         exists: raw.is_some(),
         raw,

@@ -142,8 +142,7 @@ fn spawn_maintenance(gw: &Arc<Gateway>) {
     if !gw.opts.reload_poll.is_zero() {
         let g = gw.clone();
         gw.tasks.spawn(async move {
-            let files = g.runtime().loaded.files.clone();
-            let mut last = crate::config::fingerprint(&files);
+            let mut last = g.runtime().loaded.fingerprint.clone();
             let mut every = tokio::time::interval(g.opts.reload_poll);
             loop {
                 tokio::select! {
@@ -151,15 +150,15 @@ fn spawn_maintenance(gw: &Arc<Gateway>) {
                         let files = g.runtime().loaded.files.clone();
                         let g2 = g.clone();
                         let Ok(now) = tokio::task::spawn_blocking(move || crate::config::fingerprint(&files)).await else { continue };
-                        if now != last {
+                        // In force already (a SIGHUP or config.set got there first)?
+                        if now == g2.runtime().loaded.fingerprint {
+                            last = now;
+                        } else if now != last {
+                            // `last` also remembers a failed attempt, so a broken file is
+                            // reported once, not every second.
                             last = now;
                             let g3 = g2.clone();
                             let _ = tokio::task::spawn_blocking(move || g3.reload_config("config file changed")).await;
-                            // The file list may have changed (includes); re-fingerprint it.
-                            let files = g2.runtime().loaded.files.clone();
-                            if let Ok(fp) = tokio::task::spawn_blocking(move || crate::config::fingerprint(&files)).await {
-                                last = fp;
-                            }
                         }
                     }
                     _ = g.cancel.cancelled() => break,

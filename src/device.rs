@@ -34,7 +34,9 @@ pub fn parse_public_key(s: &str) -> Result<VerifyingKey, KeyError> {
     if s.starts_with("-----BEGIN") {
         return VerifyingKey::from_public_key_pem(s).map_err(|_| KeyError);
     }
-    let bytes: [u8; 32] = decode_b64(s).and_then(|b| b.try_into().ok()).ok_or(KeyError)?;
+    let bytes: [u8; 32] = decode_b64(s)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(KeyError)?;
     VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError)
 }
 
@@ -58,15 +60,25 @@ pub struct SignedFields<'a> {
 pub fn signed_payload(f: &SignedFields) -> String {
     let scopes = f.scopes.join(",");
     match f.nonce {
-        Some(n) => format!("v2|{}|{}|{}|{}|{scopes}|{}|{}|{n}", f.device_id, f.client_id, f.client_mode, f.role, f.signed_at_ms, f.token),
-        None => format!("v1|{}|{}|{}|{}|{scopes}|{}|{}", f.device_id, f.client_id, f.client_mode, f.role, f.signed_at_ms, f.token),
+        Some(n) => format!(
+            "v2|{}|{}|{}|{}|{scopes}|{}|{}|{n}",
+            f.device_id, f.client_id, f.client_mode, f.role, f.signed_at_ms, f.token
+        ),
+        None => format!(
+            "v1|{}|{}|{}|{}|{scopes}|{}|{}",
+            f.device_id, f.client_id, f.client_mode, f.role, f.signed_at_ms, f.token
+        ),
     }
 }
 
 /// Verifies a base64url (or standard base64) Ed25519 signature over `payload`.
 pub fn verify_signature(key: &VerifyingKey, payload: &str, signature: &str) -> bool {
-    let Some(bytes) = decode_b64(signature) else { return false };
-    let Ok(sig) = Signature::from_slice(&bytes) else { return false };
+    let Some(bytes) = decode_b64(signature) else {
+        return false;
+    };
+    let Ok(sig) = Signature::from_slice(&bytes) else {
+        return false;
+    };
     key.verify(payload.as_bytes(), &sig).is_ok()
 }
 
@@ -83,10 +95,15 @@ struct IdentityFile {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    #[error("device identity at {path} is not usable ({why}); move it away and a new identity will be created")]
+    #[error(
+        "device identity at {path} is not usable ({why}); move it away and a new identity will be created"
+    )]
     Corrupt { path: String, why: String },
     #[error("cannot write device identity at {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// A device key pair.
@@ -106,12 +123,20 @@ impl DeviceIdentity {
     /// device id that does not match the key is corrected, as the original does.
     pub fn load_or_create(path: &Path) -> Result<DeviceIdentity, IdentityError> {
         let p = path.display().to_string();
-        let corrupt = |why: String| IdentityError::Corrupt { path: p.clone(), why };
+        let corrupt = |why: String| IdentityError::Corrupt {
+            path: p.clone(),
+            why,
+        };
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let file: IdentityFile = serde_json::from_str(&text).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
-                let key = SigningKey::from_pkcs8_pem(&file.private_key_pem).map_err(|e| corrupt(format!("bad private key: {e}")))?;
-                let me = DeviceIdentity { id: device_id_for(&key.verifying_key()), key };
+                let file: IdentityFile = serde_json::from_str(&text)
+                    .map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
+                let key = SigningKey::from_pkcs8_pem(&file.private_key_pem)
+                    .map_err(|e| corrupt(format!("bad private key: {e}")))?;
+                let me = DeviceIdentity {
+                    id: device_id_for(&key.verifying_key()),
+                    key,
+                };
                 if me.id != file.device_id {
                     me.save(path, file.created_at_ms)?;
                 }
@@ -127,10 +152,27 @@ impl DeviceIdentity {
     }
 
     fn save(&self, path: &Path, created_at_ms: i64) -> Result<(), IdentityError> {
-        let io = |source| IdentityError::Io { path: path.display().to_string(), source };
-        let public_key_pem = self.key.verifying_key().to_public_key_pem(LineEnding::LF).map_err(|e| io(std::io::Error::other(e.to_string())))?;
-        let private_key_pem = self.key.to_pkcs8_pem(LineEnding::LF).map_err(|e| io(std::io::Error::other(e.to_string())))?.to_string();
-        let file = IdentityFile { version: 1, device_id: self.id.clone(), public_key_pem, private_key_pem, created_at_ms };
+        let io = |source| IdentityError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let public_key_pem = self
+            .key
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let private_key_pem = self
+            .key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| io(std::io::Error::other(e.to_string())))?
+            .to_string();
+        let file = IdentityFile {
+            version: 1,
+            device_id: self.id.clone(),
+            public_key_pem,
+            private_key_pem,
+            created_at_ms,
+        };
         let v = serde_json::to_value(&file).map_err(|e| io(std::io::Error::other(e)))?;
         crate::fsutil::write_json_private(path, &v).map_err(io)
     }
@@ -157,7 +199,10 @@ mod tests {
     const ID: &str = "711e2c918d978c20539d3baa99b60c33660a91491451f222ca4e4fcb9f70044a";
 
     fn scopes() -> Vec<String> {
-        ["operator.admin", "operator.approvals", "operator.pairing"].iter().map(|s| s.to_string()).collect()
+        ["operator.admin", "operator.approvals", "operator.pairing"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     /// Signatures captured from the original program (shared/spec/frames).
@@ -167,12 +212,34 @@ mod tests {
         assert_eq!(device_id_for(&key), ID);
         let s = scopes();
         for (at, token, nonce, sig) in [
-            (1795473227979, "T", "ec1246db-e69a-4cef-808d-f51bccc15644", "6BGBAXy-84wbWadNnDme4ta-W5krv8Fg444gTp4N9KBwNP3LfL6FzHwJHdoHbPtbzloO07-4B5q7rsvt3XujBg"),
-            (1795473228343, "WRONG", "a336c0e2-bd40-4949-977f-51941d2eac97", "uVIx0gaUtZEUtig40DV1J1T_CkoccL4K3njA6HGPc4dERDi6P9jRLJ58s9aX3x_m_5XjfdJW3aZTz8mvfPXpCA"),
+            (
+                1795473227979,
+                "T",
+                "ec1246db-e69a-4cef-808d-f51bccc15644",
+                "6BGBAXy-84wbWadNnDme4ta-W5krv8Fg444gTp4N9KBwNP3LfL6FzHwJHdoHbPtbzloO07-4B5q7rsvt3XujBg",
+            ),
+            (
+                1795473228343,
+                "WRONG",
+                "a336c0e2-bd40-4949-977f-51941d2eac97",
+                "uVIx0gaUtZEUtig40DV1J1T_CkoccL4K3njA6HGPc4dERDi6P9jRLJ58s9aX3x_m_5XjfdJW3aZTz8mvfPXpCA",
+            ),
         ] {
-            let f = SignedFields { device_id: ID, client_id: "cli", client_mode: "cli", role: "operator", scopes: &s, signed_at_ms: at, token, nonce: Some(nonce) };
+            let f = SignedFields {
+                device_id: ID,
+                client_id: "cli",
+                client_mode: "cli",
+                role: "operator",
+                scopes: &s,
+                signed_at_ms: at,
+                token,
+                nonce: Some(nonce),
+            };
             assert!(verify_signature(&key, &signed_payload(&f), sig));
-            let other = SignedFields { nonce: Some("other"), ..f };
+            let other = SignedFields {
+                nonce: Some("other"),
+                ..f
+            };
             assert!(!verify_signature(&key, &signed_payload(&other), sig));
         }
     }
@@ -180,8 +247,20 @@ mod tests {
     #[test]
     fn payload_layout() {
         let s = scopes();
-        let f = SignedFields { device_id: "d", client_id: "cli", client_mode: "cli", role: "operator", scopes: &s, signed_at_ms: 5, token: "", nonce: None };
-        assert_eq!(signed_payload(&f), "v1|d|cli|cli|operator|operator.admin,operator.approvals,operator.pairing|5|");
+        let f = SignedFields {
+            device_id: "d",
+            client_id: "cli",
+            client_mode: "cli",
+            role: "operator",
+            scopes: &s,
+            signed_at_ms: 5,
+            token: "",
+            nonce: None,
+        };
+        assert_eq!(
+            signed_payload(&f),
+            "v1|d|cli|cli|operator|operator.admin,operator.approvals,operator.pairing|5|"
+        );
     }
 
     #[test]
@@ -193,12 +272,25 @@ mod tests {
         assert_eq!(a.device_id(), b.device_id());
         let text = std::fs::read_to_string(&p).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert!(v["publicKeyPem"].as_str().unwrap().starts_with("-----BEGIN PUBLIC KEY-----\n"));
-        assert!(v["privateKeyPem"].as_str().unwrap().starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        assert!(
+            v["publicKeyPem"]
+                .as_str()
+                .unwrap()
+                .starts_with("-----BEGIN PUBLIC KEY-----\n")
+        );
+        assert!(
+            v["privateKeyPem"]
+                .as_str()
+                .unwrap()
+                .starts_with("-----BEGIN PRIVATE KEY-----\n")
+        );
         let from_pem = parse_public_key(v["publicKeyPem"].as_str().unwrap()).unwrap();
         assert_eq!(device_id_for(&from_pem), a.device_id());
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let sig = a.sign("hello");
         assert!(verify_signature(&from_pem, "hello", &sig));
         // A wrong stored id is corrected.
@@ -209,7 +301,10 @@ mod tests {
         assert_eq!(c.device_id(), a.device_id());
         assert!(std::fs::read_to_string(&p).unwrap().contains(a.device_id()));
         std::fs::write(&p, "{oops").unwrap();
-        let e = DeviceIdentity::load_or_create(&p).err().unwrap().to_string();
+        let e = DeviceIdentity::load_or_create(&p)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("move it away"), "{e}");
     }
 }

@@ -182,7 +182,8 @@ mod tests {
         .unwrap();
         let err = GatewayLock::acquire(&p).unwrap_err();
         assert!(
-            err.to_string().starts_with("gateway already running (pid 4242, port 18789)"),
+            err.to_string()
+                .starts_with("gateway already running (pid 4242, port 18789)"),
             "{err}"
         );
         drop(a);

@@ -82,21 +82,25 @@ impl Visit for Fields {
         if field.name() == "message" {
             self.message = value.to_string();
         } else {
-            self.extra.push((field.name().to_string(), value.to_string()));
+            self.extra
+                .push((field.name().to_string(), value.to_string()));
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" {
             self.message = format!("{value:?}");
         } else {
-            self.extra.push((field.name().to_string(), format!("{value:?}")));
+            self.extra
+                .push((field.name().to_string(), format!("{value:?}")));
         }
     }
 }
 
 fn subsystem(target: &str) -> &str {
     let t = target.strip_prefix("clawdbot::").unwrap_or(target);
-    t.strip_prefix("gateway/").or_else(|| t.strip_prefix("channels/")).unwrap_or(t)
+    t.strip_prefix("gateway/")
+        .or_else(|| t.strip_prefix("channels/"))
+        .unwrap_or(t)
 }
 
 impl<S: Subscriber> Layer<S> for GatewayLayer {
@@ -113,16 +117,20 @@ impl<S: Subscriber> Layer<S> for GatewayLayer {
         let ms = now_ms();
         let time = iso_from_ms(ms);
         let record = json!({"time": time, "level": level.as_str().to_lowercase(), "subsystem": sub, "message": message});
-        let console = if self.json_console { record.to_string() } else { format!("{time} [{sub}] {message}") };
+        let console = if self.json_console {
+            record.to_string()
+        } else {
+            format!("{time} [{sub}] {message}")
+        };
         if level <= Level::WARN {
             let _ = writeln!(std::io::stderr(), "{console}");
         } else {
             let _ = writeln!(std::io::stdout(), "{console}");
         }
-        if let Some(sink) = &self.file {
-            if let Ok(mut s) = sink.lock() {
-                s.write(ms, &record.to_string());
-            }
+        if let Some(sink) = &self.file
+            && let Ok(mut s) = sink.lock()
+        {
+            s.write(ms, &record.to_string());
         }
     }
 }
@@ -136,21 +144,40 @@ pub fn init(directive: &str, file_dir: Option<&Path>, json_console: bool) {
         .or_else(|| EnvFilter::try_new(directive).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let layer = GatewayLayer {
-        file: file_dir.map(|d| Mutex::new(FileSink { dir: d.to_path_buf(), date: String::new(), file: None })),
+        file: file_dir.map(|d| {
+            Mutex::new(FileSink {
+                dir: d.to_path_buf(),
+                date: String::new(),
+                file: None,
+            })
+        }),
         json_console,
     };
-    let _ = tracing_subscriber::registry().with(layer.with_filter(filter)).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .try_init();
 }
 
 /// `logs.tail`: lines from byte `cursor` on (or the last `max_bytes` when there is no
 /// cursor, the file shrank, or too much is new), at most `limit` lines.
-pub fn tail(file: &Path, cursor: Option<u64>, limit: usize, max_bytes: u64) -> Result<Value, String> {
+pub fn tail(
+    file: &Path,
+    cursor: Option<u64>,
+    limit: usize,
+    max_bytes: u64,
+) -> Result<Value, String> {
     let dir = file.parent().unwrap_or(Path::new("."));
-    let path = if file.exists() { file.to_path_buf() } else { newest_log(dir).unwrap_or_else(|| file.to_path_buf()) };
+    let path = if file.exists() {
+        file.to_path_buf()
+    } else {
+        newest_log(dir).unwrap_or_else(|| file.to_path_buf())
+    };
     let mut f = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(json!({"file": path.display().to_string(), "cursor": 0, "size": 0, "lines": []}));
+            return Ok(
+                json!({"file": path.display().to_string(), "cursor": 0, "size": 0, "lines": []}),
+            );
         }
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
@@ -162,7 +189,9 @@ pub fn tail(file: &Path, cursor: Option<u64>, limit: usize, max_bytes: u64) -> R
     };
     f.seek(SeekFrom::Start(start)).map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
-    f.take(size - start).read_to_end(&mut buf).map_err(|e| e.to_string())?;
+    f.take(size - start)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&buf);
     let mut lines: Vec<&str> = text.lines().collect();
     // When starting mid-file, the first line is probably partial.
@@ -173,7 +202,8 @@ pub fn tail(file: &Path, cursor: Option<u64>, limit: usize, max_bytes: u64) -> R
     if truncated {
         lines.drain(..lines.len() - limit);
     }
-    let mut out = json!({"file": path.display().to_string(), "cursor": size, "size": size, "lines": lines});
+    let mut out =
+        json!({"file": path.display().to_string(), "cursor": size, "size": size, "lines": lines});
     if truncated {
         out["truncated"] = json!(true);
     }
@@ -187,7 +217,11 @@ fn newest_log(dir: &Path) -> Option<PathBuf> {
     let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("clawdbot-") && n.ends_with(".log")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("clawdbot-") && n.ends_with(".log"))
+        })
         .collect();
     logs.sort();
     logs.pop()
@@ -206,7 +240,12 @@ mod tests {
         assert_eq!(t["lines"], json!(["b", "c"]));
         assert_eq!(t["truncated"], json!(true));
         let cursor = t["cursor"].as_u64().unwrap();
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"d\n").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"d\n")
+            .unwrap();
         let t = tail(&p, Some(cursor), 10, 1000).unwrap();
         assert_eq!(t["lines"], json!(["d"]));
         let t = tail(&p, Some(1_000_000), 10, 1000).unwrap();

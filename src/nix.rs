@@ -99,7 +99,13 @@ mod tests {
         assert!(m.contains("home-manager switch"));
         let m = key_remediation("gateway.auth.token");
         assert!(m.contains("services.clawdbot.secrets"), "{m}");
-        let m = missing_program("ffmpeg", &NixMode { enabled: true, reason: "x" });
+        let m = missing_program(
+            "ffmpeg",
+            &NixMode {
+                enabled: true,
+                reason: "x",
+            },
+        );
         assert!(m.contains("extraPackages") && m.contains("pkgs.ffmpeg"));
     }
 }

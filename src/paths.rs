@@ -30,13 +30,19 @@ impl Env {
         V: Into<String>,
     {
         Env {
-            vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
         }
     }
 
     /// A variable's value; an empty value counts as unset, as in the original.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.vars.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// Sets a variable only when it is missing (the config `env` block never overrides).
@@ -51,7 +57,9 @@ impl Env {
     }
 
     pub fn home(&self) -> PathBuf {
-        self.get("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+        self.get("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/"))
     }
 
     /// Expands a leading `~` to HOME.
@@ -70,7 +78,9 @@ impl Env {
 pub fn check_profile(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {
@@ -110,7 +120,10 @@ impl Paths {
         } else if let Some(p) = env.get("CLAWDBOT_CONFIG_PATH") {
             (env.expand_tilde(p), "CLAWDBOT_CONFIG_PATH")
         } else {
-            let candidates = [state_dir.join("clawdbot.json"), state_dir.join("moltbot.json")];
+            let candidates = [
+                state_dir.join("clawdbot.json"),
+                state_dir.join("moltbot.json"),
+            ];
             let found = candidates.iter().find(|c| c.exists()).cloned();
             (
                 found.unwrap_or_else(|| state_dir.join("clawdbot.json")),
@@ -163,7 +176,10 @@ pub fn absolute(p: &Path) -> PathBuf {
 /// The CLI's device identity lives under HOME, not the state dir (a quirk of the original
 /// that we keep so the same identity is used by both programs).
 pub fn client_identity_path(env: &Env) -> PathBuf {
-    env.home().join(".clawdbot").join("identity").join("device.json")
+    env.home()
+        .join(".clawdbot")
+        .join("identity")
+        .join("device.json")
 }
 
 #[cfg(test)]

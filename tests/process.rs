@@ -18,29 +18,50 @@ async fn starts_with_no_config_and_generates_a_private_token() {
     cmd.args(["gateway", "--port", &port.to_string()]);
     let mut gw = Proc::spawn(cmd);
     let line = gw.wait_for("listening on");
-    assert!(line.ends_with(&format!("[gateway] listening on ws://127.0.0.1:{port} (PID {})", gw.child.id())), "{line}");
+    assert!(
+        line.ends_with(&format!(
+            "[gateway] listening on ws://127.0.0.1:{port} (PID {})",
+            gw.child.id()
+        )),
+        "{line}"
+    );
     gw.wait_for("open the Control UI with: clawdbot dashboard");
     let token_path = state(root.path()).join("credentials/gateway-token");
-    let token = std::fs::read_to_string(&token_path).unwrap().trim().to_string();
+    let token = std::fs::read_to_string(&token_path)
+        .unwrap()
+        .trim()
+        .to_string();
     assert_eq!(token.len(), 64);
-    assert_eq!(std::fs::metadata(&token_path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&token_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     // The token never appears in the log.
     assert!(!gw.seen.join("\n").contains(&token));
     // `dashboard` prints the tokenized URL; `health` finds the gateway from the same files.
     let mut c = command(root.path());
-    c.env("CLAWDBOT_GATEWAY_PORT", port.to_string()).arg("dashboard");
+    c.env("CLAWDBOT_GATEWAY_PORT", port.to_string())
+        .arg("dashboard");
     let (code, out, _) = run(c);
     assert_eq!(code, 0);
-    assert_eq!(out.trim(), format!("http://127.0.0.1:{port}/#token={token}"));
+    assert_eq!(
+        out.trim(),
+        format!("http://127.0.0.1:{port}/#token={token}")
+    );
     let mut c = command(root.path());
-    c.env("CLAWDBOT_GATEWAY_PORT", port.to_string()).args(["health", "--json"]);
+    c.env("CLAWDBOT_GATEWAY_PORT", port.to_string())
+        .args(["health", "--json"]);
     let (code, out, err) = run(c);
     assert_eq!(code, 0, "{err}");
     let h: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(h["ok"], true);
     assert_eq!(h["defaultAgentId"], "main");
     // The CLI's device identity is where the original keeps it.
-    assert!(root.path().join("home/.clawdbot/identity/device.json").exists());
+    assert!(
+        root.path()
+            .join("home/.clawdbot/identity/device.json")
+            .exists()
+    );
     // A restart reuses the same token.
     gw.signal("TERM");
     assert_eq!(gw.wait_exit().0, Some(0));
@@ -56,18 +77,41 @@ fn non_loopback_bind_without_a_secret_is_refused() {
     let root = tempfile::tempdir().unwrap();
     for bind in ["lan", "auto", "tailnet", "custom"] {
         let mut cmd = command(root.path());
-        cmd.args(["gateway", "--bind", bind, "--port", &free_port().to_string()]);
+        cmd.args([
+            "gateway",
+            "--bind",
+            bind,
+            "--port",
+            &free_port().to_string(),
+        ]);
         let (code, _, err) = run(cmd);
         assert_eq!(code, 1, "{bind}");
-        assert!(err.contains(&format!("Refusing to bind gateway to {bind} without auth.")), "{err}");
-        for hint in ["gateway.auth.token", "gateway.auth.tokenFile", "CLAWDBOT_GATEWAY_TOKEN", "--token"] {
+        assert!(
+            err.contains(&format!("Refusing to bind gateway to {bind} without auth.")),
+            "{err}"
+        );
+        for hint in [
+            "gateway.auth.token",
+            "gateway.auth.tokenFile",
+            "CLAWDBOT_GATEWAY_TOKEN",
+            "--token",
+        ] {
             assert!(err.contains(hint), "missing hint {hint}: {err}");
         }
     }
     // The guide's form works.
     let port = free_port();
     let mut cmd = command(root.path());
-    cmd.args(["gateway", "--bind", "lan", "--port", &port.to_string(), "--allow-unconfigured", "--token", "s3cret"]);
+    cmd.args([
+        "gateway",
+        "--bind",
+        "lan",
+        "--port",
+        &port.to_string(),
+        "--allow-unconfigured",
+        "--token",
+        "s3cret",
+    ]);
     let mut gw = Proc::spawn(cmd);
     let line = gw.wait_for("listening on");
     assert!(line.contains(&format!("ws://0.0.0.0:{port}")), "{line}");
@@ -83,11 +127,23 @@ async fn second_gateway_on_the_same_config_fails_fast_and_kill_9_leaves_no_stale
     let mut first = Proc::spawn(cmd);
     first.wait_for("listening on");
     let mut cmd = command(root.path());
-    cmd.args(["gateway", "--port", &free_port().to_string(), "--token", "T"]);
+    cmd.args([
+        "gateway",
+        "--port",
+        &free_port().to_string(),
+        "--token",
+        "T",
+    ]);
     let started = std::time::Instant::now();
     let (code, _, err) = run(cmd);
     assert_eq!(code, 1);
-    assert!(err.contains(&format!("gateway already running (pid {}, port {port})", first.child.id())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "gateway already running (pid {}, port {port})",
+            first.child.id()
+        )),
+        "{err}"
+    );
     assert!(err.contains("--force"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(3), "must fail fast");
 
@@ -102,7 +158,14 @@ async fn second_gateway_on_the_same_config_fails_fast_and_kill_9_leaves_no_stale
     // --force takes over from a live one.
     let port3 = free_port();
     let mut cmd = command(root.path());
-    cmd.args(["gateway", "--port", &port3.to_string(), "--token", "T", "--force"]);
+    cmd.args([
+        "gateway",
+        "--port",
+        &port3.to_string(),
+        "--token",
+        "T",
+        "--force",
+    ]);
     let mut third = Proc::spawn(cmd);
     third.wait_for(&format!("listening on ws://127.0.0.1:{port3}"));
     let (code, _) = second.wait_exit();
@@ -146,7 +209,10 @@ async fn sighup_reloads_a_valid_config_and_keeps_the_old_one_when_invalid() {
     gw.wait_for("listening on");
     let url = format!("ws://127.0.0.1:{port}");
 
-    write(&cfg, r#"{ "agents": { "list": [ { "id": "main" }, { "id": "work", "default": true } ] } }"#);
+    write(
+        &cfg,
+        r#"{ "agents": { "list": [ { "id": "main" }, { "id": "work", "default": true } ] } }"#,
+    );
     gw.signal("HUP");
     gw.wait_for("config reloaded (SIGHUP)");
     let mut ws = operator(&url).await;
@@ -159,9 +225,18 @@ async fn sighup_reloads_a_valid_config_and_keeps_the_old_one_when_invalid() {
     let status = call(&mut ws, "s", "status", json!({})).await;
     let reload = &status["payload"]["gateway"]["configReload"];
     assert_eq!(reload["ok"], false);
-    assert!(reload["lastError"].as_str().unwrap().contains("gateway.prot"), "{reload}");
+    assert!(
+        reload["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("gateway.prot"),
+        "{reload}"
+    );
     let agents = call(&mut ws, "b", "agents.list", json!({})).await;
-    assert_eq!(agents["payload"]["defaultId"], "work", "old config stays in force");
+    assert_eq!(
+        agents["payload"]["defaultId"], "work",
+        "old config stays in force"
+    );
 }
 
 #[tokio::test]
@@ -169,8 +244,14 @@ async fn config_file_change_is_picked_up_without_a_signal() {
     let root = tempfile::tempdir().unwrap();
     let cfg_dir = root.path().join("store");
     // Like home-manager: the config path is a symlink re-pointed at a new file.
-    write(&cfg_dir.join("gen1.json"), r#"{ "agents": { "list": [ { "id": "one" } ] } }"#);
-    write(&cfg_dir.join("gen2.json"), r#"{ "agents": { "list": [ { "id": "two" } ] } }"#);
+    write(
+        &cfg_dir.join("gen1.json"),
+        r#"{ "agents": { "list": [ { "id": "one" } ] } }"#,
+    );
+    write(
+        &cfg_dir.join("gen2.json"),
+        r#"{ "agents": { "list": [ { "id": "two" } ] } }"#,
+    );
     let link = state(root.path()).join("clawdbot.json");
     std::fs::create_dir_all(state(root.path())).unwrap();
     std::os::unix::fs::symlink(cfg_dir.join("gen1.json"), &link).unwrap();
@@ -189,7 +270,8 @@ async fn config_file_change_is_picked_up_without_a_signal() {
 }
 
 fn recv_until(sock: &UnixDatagram, needle: &str) -> String {
-    sock.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
     let mut buf = [0u8; 4096];
     loop {
         let n = sock.recv(&mut buf).expect("notify datagram");
@@ -204,11 +286,23 @@ fn notify_roundtrip(sock: UnixDatagram, notify_socket: &str) {
     let root = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut cmd = command(root.path());
-    cmd.env("NOTIFY_SOCKET", notify_socket).args(["gateway", "--port", &port.to_string(), "--token", "T"]);
+    cmd.env("NOTIFY_SOCKET", notify_socket).args([
+        "gateway",
+        "--port",
+        &port.to_string(),
+        "--token",
+        "T",
+    ]);
     let mut gw = Proc::spawn(cmd);
     let ready = recv_until(&sock, "READY=1");
-    assert!(ready.contains(&format!("MAINPID={}", gw.child.id())), "{ready}");
-    assert!(ready.contains(&format!("STATUS=ready; listening on 127.0.0.1:{port}")), "{ready}");
+    assert!(
+        ready.contains(&format!("MAINPID={}", gw.child.id())),
+        "{ready}"
+    );
+    assert!(
+        ready.contains(&format!("STATUS=ready; listening on 127.0.0.1:{port}")),
+        "{ready}"
+    );
     // READY comes only once the socket accepts connections.
     std::net::TcpStream::connect(("127.0.0.1", port)).expect("listening when READY=1 arrives");
     gw.signal("HUP");
@@ -241,11 +335,15 @@ fn sd_notify_over_an_abstract_socket() {
 fn client_commands_fail_with_one_clear_line_when_unreachable() {
     let root = tempfile::tempdir().unwrap();
     let mut c = command(root.path());
-    c.env("CLAWDBOT_GATEWAY_PORT", free_port().to_string()).arg("health");
+    c.env("CLAWDBOT_GATEWAY_PORT", free_port().to_string())
+        .arg("health");
     let (code, out, err) = run(c);
     assert_eq!(code, 1);
     assert!(out.is_empty());
     let first = err.lines().next().unwrap();
-    assert!(first.starts_with("Health check failed: gateway not reachable at ws://127.0.0.1:"), "{err}");
+    assert!(
+        first.starts_with("Health check failed: gateway not reachable at ws://127.0.0.1:"),
+        "{err}"
+    );
     assert!(first.contains("Start it with `clawdbot gateway`"), "{err}");
 }

@@ -25,22 +25,40 @@ pub struct CheckArgs {
 
 pub fn run(args: CheckArgs, profile: Option<&str>) -> ExitCode {
     let env = Env::from_process();
-    let path = args.path.clone().map(|p| crate::paths::absolute(&p)).unwrap_or_else(|| Paths::resolve(&env, profile).config_path);
-    let mode = if args.no_secrets { SecretMode::Defer } else { SecretMode::Read };
+    let path = args
+        .path
+        .clone()
+        .map(|p| crate::paths::absolute(&p))
+        .unwrap_or_else(|| Paths::resolve(&env, profile).config_path);
+    let mode = if args.no_secrets {
+        SecretMode::Defer
+    } else {
+        SecretMode::Read
+    };
     let report = check(&path, &env, mode);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         for w in report["warnings"].as_array().into_iter().flatten() {
             eprintln!("warning: {}", w.as_str().unwrap_or(""));
         }
         for s in report["secrets"].as_array().into_iter().flatten() {
             if s["status"] == "deferred" {
-                eprintln!("note: {} will be read at start", s["source"].as_str().unwrap_or(""));
+                eprintln!(
+                    "note: {} will be read at start",
+                    s["source"].as_str().unwrap_or("")
+                );
             }
         }
         if report["ok"] == true {
-            let exists = if report["exists"] == true { "" } else { " (file does not exist: the built-in defaults apply)" };
+            let exists = if report["exists"] == true {
+                ""
+            } else {
+                " (file does not exist: the built-in defaults apply)"
+            };
             println!("config OK: {}{exists}", path.display());
         } else {
             eprintln!("Invalid config at {}:", path.display());
@@ -49,7 +67,11 @@ pub fn run(args: CheckArgs, profile: Option<&str>) -> ExitCode {
             }
         }
     }
-    if report["ok"] == true { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if report["ok"] == true {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// The check as data (also used by tests): `{ok, path, exists, errors, warnings, secrets}`.
@@ -68,13 +90,18 @@ pub fn check(path: &std::path::Path, env: &Env, mode: SecretMode) -> serde_json:
     let mut warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
     let mut secrets = vec![];
     let mut record = |r: Result<Option<Found>, String>, errors: &mut Vec<String>| match r {
-        Ok(Some(Found::Value { source, .. })) => secrets.push(json!({"source": source, "status": "ok"})),
-        Ok(Some(Found::Deferred { source })) => secrets.push(json!({"source": source, "status": "deferred"})),
+        Ok(Some(Found::Value { source, .. })) => {
+            secrets.push(json!({"source": source, "status": "ok"}))
+        }
+        Ok(Some(Found::Deferred { source })) => {
+            secrets.push(json!({"source": source, "status": "deferred"}))
+        }
         Ok(None) => {}
         Err(e) => errors.push(e),
     };
     let overrides = crate::server::auth::AuthOverrides::default();
-    match crate::server::auth::resolve(&loaded.config, &loaded.env, &overrides, mode, &mut warnings) {
+    match crate::server::auth::resolve(&loaded.config, &loaded.env, &overrides, mode, &mut warnings)
+    {
         Ok((_, found)) => {
             for f in found {
                 record(Ok(Some(f)), &mut errors);
@@ -87,7 +114,15 @@ pub fn check(path: &std::path::Path, env: &Env, mode: SecretMode) -> serde_json:
         if key.starts_with("gateway.auth.") {
             continue;
         }
-        let r = lookup(&[Candidate::File { key: &key, path: Some(&file) }], &loaded.env, mode, &mut warnings);
+        let r = lookup(
+            &[Candidate::File {
+                key: &key,
+                path: Some(&file),
+            }],
+            &loaded.env,
+            mode,
+            &mut warnings,
+        );
         record(r, &mut errors);
     }
     json!({

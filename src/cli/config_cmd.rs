@@ -61,7 +61,9 @@ pub fn run(args: ConfigArgs, profile: Option<&str>) -> ExitCode {
             ExitCode::SUCCESS
         }
         ConfigCommand::Set { key, value } => {
-            let v = crate::config::json5::parse(&value).map(|p| p.value).unwrap_or(Value::String(value));
+            let v = crate::config::json5::parse(&value)
+                .map(|p| p.value)
+                .unwrap_or(Value::String(value));
             edit(&paths, &env, &key, Some(v))
         }
         ConfigCommand::Unset { key } => edit(&paths, &env, &key, None),
@@ -85,16 +87,22 @@ pub fn set_path(root: &mut Value, key: &str, value: Option<Value>) -> Result<boo
     let mut cur = root;
     for seg in &segs[..segs.len() - 1] {
         if !cur.is_object() {
-            return Err(format!("cannot set {key}: {seg} is inside a non-object value"));
+            return Err(format!(
+                "cannot set {key}: {seg} is inside a non-object value"
+            ));
         }
         let map = cur.as_object_mut().ok_or("not an object")?;
         if value.is_none() && !map.contains_key(*seg) {
             return Ok(false);
         }
-        cur = map.entry(seg.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        cur = map
+            .entry(seg.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
     let last = segs[segs.len() - 1];
-    let map = cur.as_object_mut().ok_or_else(|| format!("cannot set {key}: its parent is not an object"))?;
+    let map = cur
+        .as_object_mut()
+        .ok_or_else(|| format!("cannot set {key}: its parent is not an object"))?;
     Ok(match value {
         Some(v) => {
             map.insert(last.to_string(), v);
@@ -123,12 +131,17 @@ fn edit(paths: &Paths, env: &Env, key: &str, value: Option<Value>) -> ExitCode {
     }
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     if let Err(e) = crate::config::load_text(&paths.config_path, Some(text), env) {
-        return fail(format!("Not written: the change would make the config invalid.\n{e}"));
+        return fail(format!(
+            "Not written: the change would make the config invalid.\n{e}"
+        ));
     }
     if let Err(e) = crate::config::write::write_value(&paths.config_path, &mut doc, &nix, key) {
         return fail(e);
     }
-    println!("Updated {key} in {}. A running gateway reloads it automatically.", paths.config_path.display());
+    println!(
+        "Updated {key} in {}. A running gateway reloads it automatically.",
+        paths.config_path.display()
+    );
     ExitCode::SUCCESS
 }
 

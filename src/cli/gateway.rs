@@ -102,7 +102,9 @@ pub enum GatewayCommand {
     /// Run the gateway (the same as `clawdbot gateway`).
     Run(RunArgs),
     /// Call one RPC method on a running gateway and print the JSON result.
-    #[command(after_help = "Examples:\n  clawdbot gateway call health\n  clawdbot gateway call config.get --params '{}'\n  clawdbot gateway call device.pair.approve --params '{\"requestId\":\"...\"}'")]
+    #[command(
+        after_help = "Examples:\n  clawdbot gateway call health\n  clawdbot gateway call config.get --params '{}'\n  clawdbot gateway call device.pair.approve --params '{\"requestId\":\"...\"}'"
+    )]
     Call(CallArgs),
 }
 
@@ -147,7 +149,11 @@ fn plan(args: &RunArgs, env: &Env, cfg: &crate::config::Config) -> Result<Plan, 
         (None, None, Some(s)) => Bind::parse(s).ok_or_else(|| format!("Invalid gateway.bind {s:?} (use \"loopback\", \"lan\", \"tailnet\", \"auto\", or \"custom\")"))?,
         (None, None, None) => Bind::Loopback,
     };
-    let port = match (&args.port, env.get("CLAWDBOT_GATEWAY_PORT"), cfg.gateway.port) {
+    let port = match (
+        &args.port,
+        env.get("CLAWDBOT_GATEWAY_PORT"),
+        cfg.gateway.port,
+    ) {
         (Some(p), _, _) => parse_port(p, "--port")?,
         (None, Some(p), _) => parse_port(p, "CLAWDBOT_GATEWAY_PORT")?,
         (None, None, Some(p)) => p,
@@ -156,13 +162,22 @@ fn plan(args: &RunArgs, env: &Env, cfg: &crate::config::Config) -> Result<Plan, 
     let host = match bind {
         Bind::Loopback | Bind::Auto | Bind::Tailnet => "127.0.0.1".to_string(),
         Bind::Lan => "0.0.0.0".to_string(),
-        Bind::Custom => cfg.gateway.custom_bind_host.clone().filter(|h| h.parse::<std::net::Ipv4Addr>().is_ok()).unwrap_or_else(|| "0.0.0.0".into()),
+        Bind::Custom => cfg
+            .gateway
+            .custom_bind_host
+            .clone()
+            .filter(|h| h.parse::<std::net::Ipv4Addr>().is_ok())
+            .unwrap_or_else(|| "0.0.0.0".into()),
     };
     Ok(Plan { bind, port, host })
 }
 
 fn parse_port(s: &str, from: &str) -> Result<u16, String> {
-    s.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("Invalid port {s:?} from {from}: use a number from 1 to 65535"))
+    s.trim()
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("Invalid port {s:?} from {from}: use a number from 1 to 65535"))
 }
 
 /// Reads or creates the generated token (64 hex chars, mode 0600, in the state dir).
@@ -170,14 +185,16 @@ fn generated_token(paths: &Paths) -> Result<(Secret, bool), String> {
     let p = paths.generated_token_path();
     if p.exists() {
         let mut warnings = vec![];
-        let s = crate::config::secrets::read_secret_file("generated gateway token", &p, &mut warnings)?;
+        let s =
+            crate::config::secrets::read_secret_file("generated gateway token", &p, &mut warnings)?;
         for w in warnings {
             tracing::warn!(target: "gateway", "{w}");
         }
         return Ok((s, false));
     }
     let token = crate::util::random_hex(32);
-    crate::fsutil::write_atomic(&p, format!("{token}\n").as_bytes(), 0o600).map_err(|e| format!("cannot store the generated token at {}: {e}", p.display()))?;
+    crate::fsutil::write_atomic(&p, format!("{token}\n").as_bytes(), 0o600)
+        .map_err(|e| format!("cannot store the generated token at {}: {e}", p.display()))?;
     Ok((Secret::new(token), true))
 }
 
@@ -195,7 +212,11 @@ fn start(args: RunArgs, profile: Option<&str>) -> ExitCode {
             paths.config_path.display()
         ));
     }
-    let level = if args.verbose { "debug" } else { crate::logging::level_from_config(cfg.logging.level.as_deref().unwrap_or("info")) };
+    let level = if args.verbose {
+        "debug"
+    } else {
+        crate::logging::level_from_config(cfg.logging.level.as_deref().unwrap_or("info"))
+    };
     let log_dir = match cfg.logging.file.as_deref() {
         Some(f) => env.expand_tilde(f).parent().map(|p| p.to_path_buf()),
         None => Some(paths.logs_dir()),
@@ -214,9 +235,20 @@ fn start(args: RunArgs, profile: Option<&str>) -> ExitCode {
         }),
     };
     let mut warnings = vec![];
-    let (mut auth, _) = match crate::server::auth::resolve(cfg, &loaded.env, &overrides, SecretMode::Read, &mut warnings) {
+    let (mut auth, _) = match crate::server::auth::resolve(
+        cfg,
+        &loaded.env,
+        &overrides,
+        SecretMode::Read,
+        &mut warnings,
+    ) {
         Ok(a) => a,
-        Err(e) => return fail(format!("Invalid config at {}:\n  - {e}", paths.config_path.display())),
+        Err(e) => {
+            return fail(format!(
+                "Invalid config at {}:\n  - {e}",
+                paths.config_path.display()
+            ));
+        }
     };
     for w in warnings {
         tracing::warn!(target: "gateway", "{w}");
@@ -261,7 +293,11 @@ fn start(args: RunArgs, profile: Option<&str>) -> ExitCode {
             Err(e) => return fail(e),
         }
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
@@ -329,28 +365,26 @@ fn cfg_model(l: &crate::config::Loaded) -> String {
 }
 
 /// Resolves on SIGTERM/SIGINT; SIGHUP reloads the config in place.
-fn signals(gw: Arc<Gateway>) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
-            tracing::error!(target: "gateway", "cannot install signal handlers");
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = term.recv() => { tracing::info!(target: "gateway", "received SIGTERM; shutting down"); return; }
-                _ = int.recv() => { tracing::info!(target: "gateway", "received SIGINT; shutting down"); return; }
-                _ = hup.recv() => {
-                    tracing::info!(target: "gateway", "received SIGHUP; reloading config");
-                    let g = gw.clone();
-                    let _ = tokio::task::spawn_blocking(move || g.reload_config("SIGHUP")).await;
-                }
-                _ = gw.cancel.cancelled() => return,
+async fn signals(gw: Arc<Gateway>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!(target: "gateway", "cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!(target: "gateway", "received SIGTERM; shutting down"); return; }
+            _ = int.recv() => { tracing::info!(target: "gateway", "received SIGINT; shutting down"); return; }
+            _ = hup.recv() => {
+                tracing::info!(target: "gateway", "received SIGHUP; reloading config");
+                let g = gw.clone();
+                let _ = tokio::task::spawn_blocking(move || g.reload_config("SIGHUP")).await;
             }
+            _ = gw.cancel.cancelled() => return,
         }
     }
 }
@@ -371,21 +405,47 @@ mod tests {
 
     #[test]
     fn port_and_bind_precedence() {
-        let cfg: crate::config::Config = serde_json::from_value(serde_json::json!({"gateway": {"port": 4000, "bind": "lan"}})).unwrap();
-        let env = Env::from_pairs([("CLAWDBOT_GATEWAY_PORT", "5000"), ("CLAWDBOT_GATEWAY_BIND", "auto")]);
+        let cfg: crate::config::Config =
+            serde_json::from_value(serde_json::json!({"gateway": {"port": 4000, "bind": "lan"}}))
+                .unwrap();
+        let env = Env::from_pairs([
+            ("CLAWDBOT_GATEWAY_PORT", "5000"),
+            ("CLAWDBOT_GATEWAY_BIND", "auto"),
+        ]);
         let p = plan(&args(&["--port", "3000"]), &env, &cfg).unwrap();
         assert_eq!((p.port, p.bind), (3000, Bind::Auto));
         let p = plan(&args(&[]), &Env::default(), &cfg).unwrap();
-        assert_eq!((p.port, p.bind, p.host.as_str()), (4000, Bind::Lan, "0.0.0.0"));
-        let p = plan(&args(&[]), &Env::default(), &crate::config::Config::default()).unwrap();
-        assert_eq!((p.port, p.bind, p.host.as_str()), (18789, Bind::Loopback, "127.0.0.1"));
-        let e = plan(&args(&["--port", "0"]), &Env::default(), &cfg).err().unwrap();
+        assert_eq!(
+            (p.port, p.bind, p.host.as_str()),
+            (4000, Bind::Lan, "0.0.0.0")
+        );
+        let p = plan(
+            &args(&[]),
+            &Env::default(),
+            &crate::config::Config::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (p.port, p.bind, p.host.as_str()),
+            (18789, Bind::Loopback, "127.0.0.1")
+        );
+        let e = plan(&args(&["--port", "0"]), &Env::default(), &cfg)
+            .err()
+            .unwrap();
         assert!(e.contains("Invalid port"), "{e}");
     }
 
     #[test]
     fn deployment_guide_command_lines_parse() {
-        let a = args(&["--bind", "lan", "--port", "3000", "--allow-unconfigured", "--token", "x"]);
+        let a = args(&[
+            "--bind",
+            "lan",
+            "--port",
+            "3000",
+            "--allow-unconfigured",
+            "--token",
+            "x",
+        ]);
         assert_eq!(a.bind, Some(Bind::Lan));
         assert!(a.allow_unconfigured);
     }

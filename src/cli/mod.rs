@@ -38,19 +38,27 @@ pub enum Command {
     )]
     CheckConfig(check::CheckArgs),
     /// Show the running gateway's health: channels, agents, heartbeat, sessions.
-    #[command(after_help = "Examples:\n  clawdbot health\n  clawdbot health --json\n  clawdbot health --url ws://10.0.0.5:18789 --token \"$T\"")]
+    #[command(
+        after_help = "Examples:\n  clawdbot health\n  clawdbot health --json\n  clawdbot health --url ws://10.0.0.5:18789 --token \"$T\""
+    )]
     Health(client_cmds::HealthArgs),
     /// Show a status overview of the running gateway.
     #[command(after_help = "Examples:\n  clawdbot status\n  clawdbot status --json")]
     Status(client_cmds::StatusArgs),
     /// Print the Control UI URL (with the token) for this gateway.
-    #[command(after_help = "Example:\n  clawdbot dashboard        # prints http://127.0.0.1:18789/#token=...")]
+    #[command(
+        after_help = "Example:\n  clawdbot dashboard        # prints http://127.0.0.1:18789/#token=..."
+    )]
     Dashboard(client_cmds::DashboardArgs),
     /// List, approve or reject paired devices.
-    #[command(after_help = "Examples:\n  clawdbot devices list\n  clawdbot devices approve 6f1c...   # a requestId from `devices list`")]
+    #[command(
+        after_help = "Examples:\n  clawdbot devices list\n  clawdbot devices approve 6f1c...   # a requestId from `devices list`"
+    )]
     Devices(client_cmds::DevicesArgs),
     /// Read or change the config file (refused in Nix mode, with the option to set instead).
-    #[command(after_help = "Examples:\n  clawdbot config path\n  clawdbot config get gateway.port\n  clawdbot config set gateway.port 3000\n  clawdbot config unset gateway.bind")]
+    #[command(
+        after_help = "Examples:\n  clawdbot config path\n  clawdbot config get gateway.port\n  clawdbot config set gateway.port 3000\n  clawdbot config unset gateway.bind"
+    )]
     Config(config_cmd::ConfigArgs),
 }
 
@@ -72,11 +80,11 @@ pub struct ConnectOpts {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    if let Some(p) = &cli.profile {
-        if let Err(e) = crate::paths::check_profile(p) {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+    if let Some(p) = &cli.profile
+        && let Err(e) = crate::paths::check_profile(p)
+    {
+        eprintln!("{e}");
+        return ExitCode::from(2);
     }
     let profile = cli.profile.as_deref();
     match cli.command {
@@ -92,7 +100,10 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// A tokio runtime for one-shot client commands.
 fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

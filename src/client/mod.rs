@@ -29,7 +29,10 @@ pub fn resolve_target(opts: &ConnectOpts, profile: Option<&str>) -> Target {
     let env = Env::from_process();
     let paths = Paths::resolve(&env, profile);
     let loaded = crate::config::load(&paths.config_path, &env).ok();
-    let cfg = loaded.as_ref().map(|l| l.config.clone()).unwrap_or_default();
+    let cfg = loaded
+        .as_ref()
+        .map(|l| l.config.clone())
+        .unwrap_or_default();
     let env = loaded.as_ref().map(|l| l.env.clone()).unwrap_or(env);
     let remote = cfg.gateway.mode.as_deref() == Some("remote");
     let port = env
@@ -37,7 +40,10 @@ pub fn resolve_target(opts: &ConnectOpts, profile: Option<&str>) -> Target {
         .and_then(|p| p.parse::<u16>().ok())
         .or(cfg.gateway.port)
         .unwrap_or(crate::config::model::DEFAULT_PORT);
-    let (url, source) = match (&opts.url, remote.then_some(cfg.gateway.remote.url.as_ref()).flatten()) {
+    let (url, source) = match (
+        &opts.url,
+        remote.then_some(cfg.gateway.remote.url.as_ref()).flatten(),
+    ) {
         (Some(u), _) => (u.clone(), "cli --url"),
         (None, Some(u)) => (u.clone(), "config gateway.remote.url"),
         (None, None) => (format!("ws://127.0.0.1:{port}"), "local loopback"),
@@ -48,8 +54,14 @@ pub fn resolve_target(opts: &ConnectOpts, profile: Option<&str>) -> Target {
             let r = &cfg.gateway.remote;
             return crate::config::secrets::lookup(
                 &[
-                    crate::config::secrets::Candidate::Inline { key: "gateway.remote.token", value: r.token.as_deref() },
-                    crate::config::secrets::Candidate::File { key: "gateway.remote.tokenFile", path: r.token_file.as_deref() },
+                    crate::config::secrets::Candidate::Inline {
+                        key: "gateway.remote.token",
+                        value: r.token.as_deref(),
+                    },
+                    crate::config::secrets::Candidate::File {
+                        key: "gateway.remote.tokenFile",
+                        path: r.token_file.as_deref(),
+                    },
                 ],
                 &env,
                 SecretMode::Read,
@@ -60,20 +72,37 @@ pub fn resolve_target(opts: &ConnectOpts, profile: Option<&str>) -> Target {
             .and_then(|f| f.secret().map(|s| s.expose().to_string()));
         }
         let overrides = crate::server::auth::AuthOverrides::default();
-        let resolved = crate::server::auth::resolve(&cfg, &env, &overrides, SecretMode::Read, &mut warnings).ok();
+        let resolved =
+            crate::server::auth::resolve(&cfg, &env, &overrides, SecretMode::Read, &mut warnings)
+                .ok();
         resolved
             .and_then(|(a, _)| a.token.map(|t| t.expose().to_string()))
             .or_else(|| {
-                std::fs::read_to_string(paths.generated_token_path()).ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+                std::fs::read_to_string(paths.generated_token_path())
+                    .ok()
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
             })
     });
-    let password = opts.password.clone().or_else(|| env.get("CLAWDBOT_GATEWAY_PASSWORD").map(str::to_string)).or_else(|| cfg.gateway.auth.password.clone());
-    Target { url, source, token, password, config_path: paths.config_path }
+    let password = opts
+        .password
+        .clone()
+        .or_else(|| env.get("CLAWDBOT_GATEWAY_PASSWORD").map(str::to_string))
+        .or_else(|| cfg.gateway.auth.password.clone());
+    Target {
+        url,
+        source,
+        token,
+        password,
+        config_path: paths.config_path,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("gateway not reachable at {url} ({why}). Is it running? Start it with `clawdbot gateway`.")]
+    #[error(
+        "gateway not reachable at {url} ({why}). Is it running? Start it with `clawdbot gateway`."
+    )]
     Unreachable { url: String, why: String },
     #[error("gateway timeout after {0}ms")]
     Timeout(u64),
@@ -86,7 +115,9 @@ pub enum ClientError {
 }
 
 pub struct Client {
-    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
     pub hello: Value,
     next_id: u64,
 }
@@ -95,22 +126,36 @@ impl Client {
     /// Connects, answers the challenge and completes the handshake.
     pub async fn connect(t: &Target, mode: &str, timeout: Duration) -> Result<Client, ClientError> {
         let ms = timeout.as_millis() as u64;
-        tokio::time::timeout(timeout, Self::connect_inner(t, mode)).await.map_err(|_| ClientError::Timeout(ms))?
+        tokio::time::timeout(timeout, Self::connect_inner(t, mode))
+            .await
+            .map_err(|_| ClientError::Timeout(ms))?
     }
 
     async fn connect_inner(t: &Target, mode: &str) -> Result<Client, ClientError> {
         let (mut ws, _) = tokio_tungstenite::connect_async(t.url.as_str())
             .await
-            .map_err(|e| ClientError::Unreachable { url: t.url.clone(), why: short_io(&e.to_string()) })?;
+            .map_err(|e| ClientError::Unreachable {
+                url: t.url.clone(),
+                why: short_io(&e.to_string()),
+            })?;
         // The server speaks first; the original clients wait up to 750 ms for it.
-        let nonce = match tokio::time::timeout(Duration::from_millis(750), next_json(&mut ws)).await {
-            Ok(Ok(v)) if v["event"] == "connect.challenge" => v["payload"]["nonce"].as_str().map(str::to_string),
+        let nonce = match tokio::time::timeout(Duration::from_millis(750), next_json(&mut ws)).await
+        {
+            Ok(Ok(v)) if v["event"] == "connect.challenge" => {
+                v["payload"]["nonce"].as_str().map(str::to_string)
+            }
             Ok(Err(e)) => return Err(e),
             _ => None,
         };
         let env = Env::from_process();
-        let identity = crate::device::DeviceIdentity::load_or_create(&crate::paths::client_identity_path(&env)).map_err(|e| ClientError::Other(e.to_string()))?;
-        let scopes: Vec<String> = ["operator.admin", "operator.approvals", "operator.pairing"].iter().map(|s| s.to_string()).collect();
+        let identity = crate::device::DeviceIdentity::load_or_create(
+            &crate::paths::client_identity_path(&env),
+        )
+        .map_err(|e| ClientError::Other(e.to_string()))?;
+        let scopes: Vec<String> = ["operator.admin", "operator.approvals", "operator.pairing"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let signed_at = crate::util::now_ms();
         let token = t.token.clone().unwrap_or_default();
         let payload = crate::device::signed_payload(&crate::device::SignedFields {
@@ -147,18 +192,27 @@ impl Client {
                 "caps": [], "auth": auth, "role": "operator", "scopes": scopes, "device": device,
             }
         });
-        ws.send(Message::text(connect.to_string())).await.map_err(|e| ClientError::Other(e.to_string()))?;
+        ws.send(Message::text(connect.to_string()))
+            .await
+            .map_err(|e| ClientError::Other(e.to_string()))?;
         loop {
             let v = next_json(&mut ws).await?;
             if v["type"] == "res" {
                 if v["ok"] == true {
-                    return Ok(Client { ws, hello: v["payload"].clone(), next_id: 1 });
+                    return Ok(Client {
+                        ws,
+                        hello: v["payload"].clone(),
+                        next_id: 1,
+                    });
                 }
                 let err = &v["error"];
                 // The close frame that follows carries the same text; report it as closed.
                 return Err(match next_json(&mut ws).await {
                     Err(closed @ ClientError::Closed { .. }) => closed,
-                    _ => ClientError::Rpc { code: err["code"].as_str().unwrap_or("").into(), message: err["message"].as_str().unwrap_or("").into() },
+                    _ => ClientError::Rpc {
+                        code: err["code"].as_str().unwrap_or("").into(),
+                        message: err["message"].as_str().unwrap_or("").into(),
+                    },
                 });
             }
         }
@@ -169,7 +223,10 @@ impl Client {
         let id = format!("cli-{}", self.next_id);
         self.next_id += 1;
         let frame = json!({"type": "req", "id": id, "method": method, "params": params});
-        self.ws.send(Message::text(frame.to_string())).await.map_err(|e| ClientError::Other(e.to_string()))?;
+        self.ws
+            .send(Message::text(frame.to_string()))
+            .await
+            .map_err(|e| ClientError::Other(e.to_string()))?;
         loop {
             let v = next_json(&mut self.ws).await?;
             if v["type"] == "res" && v["id"] == id.as_str() {
@@ -190,7 +247,11 @@ impl Client {
 }
 
 fn short_io(e: &str) -> String {
-    if e.contains("Connection refused") { "connection refused".into() } else { e.to_string() }
+    if e.contains("Connection refused") {
+        "connection refused".into()
+    } else {
+        e.to_string()
+    }
 }
 
 async fn next_json<S>(ws: &mut S) -> Result<Value, ClientError>
@@ -199,23 +260,39 @@ where
 {
     while let Some(msg) = ws.next().await {
         match msg {
-            Ok(Message::Text(t)) => return serde_json::from_str(&t).map_err(|e| ClientError::Other(format!("bad frame from gateway: {e}"))),
+            Ok(Message::Text(t)) => {
+                return serde_json::from_str(&t)
+                    .map_err(|e| ClientError::Other(format!("bad frame from gateway: {e}")));
+            }
             Ok(Message::Close(frame)) => {
-                let (code, reason) = frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((u16::from(CloseCode::Status), String::new()));
+                let (code, reason) = frame
+                    .map(|f| (u16::from(f.code), f.reason.to_string()))
+                    .unwrap_or((u16::from(CloseCode::Status), String::new()));
                 return Err(ClientError::Closed { code, reason });
             }
             Ok(_) => continue,
             Err(e) => return Err(ClientError::Other(e.to_string())),
         }
     }
-    Err(ClientError::Closed { code: 1006, reason: "abnormal closure (no close frame)".into() })
+    Err(ClientError::Closed {
+        code: 1006,
+        reason: "abnormal closure (no close frame)".into(),
+    })
 }
 
 /// One connection, one call: what most CLI commands do.
-pub async fn call_once(t: &Target, mode: &str, method: &str, params: Value, timeout: Duration) -> Result<Value, ClientError> {
+pub async fn call_once(
+    t: &Target,
+    mode: &str,
+    method: &str,
+    params: Value,
+    timeout: Duration,
+) -> Result<Value, ClientError> {
     let mut c = Client::connect(t, mode, timeout).await?;
     let ms = timeout.as_millis() as u64;
-    let out = tokio::time::timeout(timeout, c.call(method, params)).await.map_err(|_| ClientError::Timeout(ms))?;
+    let out = tokio::time::timeout(timeout, c.call(method, params))
+        .await
+        .map_err(|_| ClientError::Timeout(ms))?;
     c.close().await;
     out
 }

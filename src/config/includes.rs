@@ -120,7 +120,10 @@ fn resolve_include_object(
         })?;
         files.push(resolved.clone());
         let value = parse_text(&text, &resolved, path, locs).map_err(|e| {
-            format!("Failed to parse include file: {target} (resolved: {}): {e}", resolved.display())
+            format!(
+                "Failed to parse include file: {target} (resolved: {}): {e}",
+                resolved.display()
+            )
         })?;
         chain.push(resolved.clone());
         let value = resolve(value, &resolved, path, chain, files, locs);

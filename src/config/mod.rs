@@ -64,7 +64,10 @@ pub enum ConfigError {
     /// JSON5 syntax, `$include` or `${VAR}` problems.
     Parse { path: PathBuf, message: String },
     /// The content does not match the schema.
-    Invalid { path: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 impl ConfigError {
@@ -161,12 +164,15 @@ pub fn load_text(path: &Path, raw: Option<String>, env: &Env) -> Result<Loaded, 
         None => Value::Object(Default::default()),
     };
     if !parsed.is_object() {
-        return Err(parse_err("the config must be a JSON5 object ({ ... })".into()));
+        return Err(parse_err(
+            "the config must be a JSON5 object ({ ... })".into(),
+        ));
     }
     let mut files = vec![path.to_path_buf()];
     let mut chain = vec![crate::paths::absolute(path)];
-    let mut resolved = includes::resolve(parsed.clone(), path, "", &mut chain, &mut files, &mut locs)
-        .map_err(parse_err)?;
+    let mut resolved =
+        includes::resolve(parsed.clone(), path, "", &mut chain, &mut files, &mut locs)
+            .map_err(parse_err)?;
     let mut env = env.clone();
     substitute::apply_env_block(&resolved, &mut env);
     let mut subst_errors = Vec::new();
@@ -186,16 +192,15 @@ pub fn load_text(path: &Path, raw: Option<String>, env: &Env) -> Result<Loaded, 
             problems: report.errors.iter().map(locate).collect(),
         });
     }
-    let config: Config = serde_json::from_value(resolved.clone()).map_err(|e| {
-        ConfigError::Invalid {
+    let config: Config =
+        serde_json::from_value(resolved.clone()).map_err(|e| ConfigError::Invalid {
             path: path.to_path_buf(),
             problems: vec![Problem {
                 path: String::new(),
                 message: format!("config does not fit the gateway's model: {e}"),
                 location: None,
             }],
-        }
-    })?;
+        })?;
     let hash = sha256_hex(raw.as_deref().unwrap_or("").as_bytes());
     let fingerprint = fingerprint(&files);
     Ok(Loaded {

@@ -147,11 +147,21 @@ pub fn normalize_agent_id(id: &str) -> String {
         .trim()
         .to_ascii_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     out = out.trim_start_matches(['-', '_']).to_string();
     out.truncate(64);
-    if out.is_empty() { "main".to_string() } else { out }
+    if out.is_empty() {
+        "main".to_string()
+    } else {
+        out
+    }
 }
 
 impl Config {
@@ -170,7 +180,11 @@ impl Config {
         if self.agents.list.is_empty() {
             return vec!["main".to_string()];
         }
-        self.agents.list.iter().map(|a| normalize_agent_id(&a.id)).collect()
+        self.agents
+            .list
+            .iter()
+            .map(|a| normalize_agent_id(&a.id))
+            .collect()
     }
 
     /// `provider/model` of the default agent.
@@ -183,7 +197,12 @@ impl Config {
             .find(|a| normalize_agent_id(&a.id) == default_id)
             .and_then(|a| a.model.as_ref())
             .and_then(ModelSpec::primary);
-        let from_defaults = self.agents.defaults.model.as_ref().and_then(ModelSpec::primary);
+        let from_defaults = self
+            .agents
+            .defaults
+            .model
+            .as_ref()
+            .and_then(ModelSpec::primary);
         resolve_model_alias(from_agent.or(from_defaults).unwrap_or(DEFAULT_MODEL)).to_string()
     }
 
@@ -197,7 +216,10 @@ impl Config {
     }
 
     pub fn context_tokens(&self) -> u64 {
-        self.agents.defaults.context_tokens.unwrap_or(DEFAULT_CONTEXT_TOKENS)
+        self.agents
+            .defaults
+            .context_tokens
+            .unwrap_or(DEFAULT_CONTEXT_TOKENS)
     }
 
     pub fn session_scope(&self) -> &str {

@@ -48,9 +48,14 @@ pub enum SecretMode {
 /// What a secret lookup found.
 #[derive(Debug, Clone)]
 pub enum Found {
-    Value { secret: Secret, source: String },
+    Value {
+        secret: Secret,
+        source: String,
+    },
     /// Deferred: the file will be read when the gateway starts.
-    Deferred { source: String },
+    Deferred {
+        source: String,
+    },
 }
 
 impl Found {
@@ -122,11 +127,23 @@ pub fn credential_path(env: &Env, name: &str) -> Option<PathBuf> {
 
 /// One place a secret may come from, in precedence order.
 pub enum Candidate<'a> {
-    Inline { key: &'a str, value: Option<&'a str> },
-    File { key: &'a str, path: Option<&'a str> },
-    EnvVar { name: &'a str },
-    EnvFile { name: &'a str },
-    Credential { name: &'a str },
+    Inline {
+        key: &'a str,
+        value: Option<&'a str>,
+    },
+    File {
+        key: &'a str,
+        path: Option<&'a str>,
+    },
+    EnvVar {
+        name: &'a str,
+    },
+    EnvFile {
+        name: &'a str,
+    },
+    Credential {
+        name: &'a str,
+    },
 }
 
 /// Walks the candidates and returns the first present one.
@@ -195,13 +212,23 @@ mod tests {
         assert!(w.is_empty());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         read_secret_file("k", &p, &mut w).unwrap();
-        assert!(w[0].contains("readable by group/others (mode 0644)"), "{w:?}");
+        assert!(
+            w[0].contains("readable by group/others (mode 0644)"),
+            "{w:?}"
+        );
         let missing = read_secret_file("gateway.auth.tokenFile", &dir.path().join("nope"), &mut w)
             .unwrap_err();
-        assert!(missing.starts_with("gateway.auth.tokenFile: secret file"), "{missing}");
+        assert!(
+            missing.starts_with("gateway.auth.tokenFile: secret file"),
+            "{missing}"
+        );
         assert!(missing.contains("does not exist"));
         std::fs::write(&p, "\n").unwrap();
-        assert!(read_secret_file("k", &p, &mut w).unwrap_err().contains("is empty"));
+        assert!(
+            read_secret_file("k", &p, &mut w)
+                .unwrap_err()
+                .contains("is empty")
+        );
     }
 
     #[test]
@@ -213,15 +240,29 @@ mod tests {
         let env = Env::from_pairs([("CREDENTIALS_DIRECTORY", dir.path().to_str().unwrap())]);
         let mut w = vec![];
         let cands = [
-            Candidate::Inline { key: "gateway.auth.token", value: None },
-            Candidate::EnvVar { name: "CLAWDBOT_GATEWAY_TOKEN" },
-            Candidate::Credential { name: "gateway-token" },
+            Candidate::Inline {
+                key: "gateway.auth.token",
+                value: None,
+            },
+            Candidate::EnvVar {
+                name: "CLAWDBOT_GATEWAY_TOKEN",
+            },
+            Candidate::Credential {
+                name: "gateway-token",
+            },
         ];
-        let f = lookup(&cands, &env, SecretMode::Read, &mut w).unwrap().unwrap();
+        let f = lookup(&cands, &env, SecretMode::Read, &mut w)
+            .unwrap()
+            .unwrap();
         assert!(f.secret().unwrap().ct_eq("fromcred"));
         assert!(f.source().starts_with("systemd credential gateway-token"));
-        let cands = [Candidate::File { key: "gateway.auth.tokenFile", path: Some("/nonexistent/x") }];
-        let f = lookup(&cands, &env, SecretMode::Defer, &mut w).unwrap().unwrap();
+        let cands = [Candidate::File {
+            key: "gateway.auth.tokenFile",
+            path: Some("/nonexistent/x"),
+        }];
+        let f = lookup(&cands, &env, SecretMode::Defer, &mut w)
+            .unwrap()
+            .unwrap();
         assert!(matches!(f, Found::Deferred { .. }));
         assert!(lookup(&cands, &env, SecretMode::Read, &mut w).is_err());
     }

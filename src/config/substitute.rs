@@ -31,16 +31,12 @@ pub fn apply_env_block(root: &Value, env: &mut Env) {
 /// `${NAME}`. A missing or empty variable is an error naming the config path.
 pub fn substitute(value: &mut Value, env: &Env, path: &str, errors: &mut Vec<String>) {
     match value {
-        Value::String(s) => {
-            if s.contains("${") {
-                match substitute_str(s, env) {
-                    Ok(out) => *s = out,
-                    Err(var) => errors.push(format!(
-                        "Missing env var \"{var}\" referenced at config path: {path}"
-                    )),
-                }
-            }
-        }
+        Value::String(s) if s.contains("${") => match substitute_str(s, env) {
+            Ok(out) => *s = out,
+            Err(var) => errors.push(format!(
+                "Missing env var \"{var}\" referenced at config path: {path}"
+            )),
+        },
         Value::Array(items) => {
             for (i, v) in items.iter_mut().enumerate() {
                 substitute(v, env, &child(path, &i.to_string()), errors);
@@ -76,28 +72,27 @@ pub fn substitute_str(s: &str, env: &Env) -> Result<String, String> {
     while let Some(idx) = rest.find('$') {
         out.push_str(&rest[..idx]);
         let tail = &rest[idx..];
-        if let Some(after) = tail.strip_prefix("$${") {
-            if let Some(end) = after.find('}') {
-                if is_name(&after[..end]) {
-                    out.push_str("${");
-                    out.push_str(&after[..end]);
-                    out.push('}');
-                    rest = &after[end + 1..];
-                    continue;
-                }
-            }
+        if let Some(after) = tail.strip_prefix("$${")
+            && let Some(end) = after.find('}')
+            && is_name(&after[..end])
+        {
+            out.push_str("${");
+            out.push_str(&after[..end]);
+            out.push('}');
+            rest = &after[end + 1..];
+            continue;
         }
-        if let Some(after) = tail.strip_prefix("${") {
-            if let Some(end) = after.find('}') {
-                let name = &after[..end];
-                if is_name(name) {
-                    match env.get(name) {
-                        Some(v) => out.push_str(v),
-                        None => return Err(name.to_string()),
-                    }
-                    rest = &after[end + 1..];
-                    continue;
+        if let Some(after) = tail.strip_prefix("${")
+            && let Some(end) = after.find('}')
+        {
+            let name = &after[..end];
+            if is_name(name) {
+                match env.get(name) {
+                    Some(v) => out.push_str(v),
+                    None => return Err(name.to_string()),
                 }
+                rest = &after[end + 1..];
+                continue;
             }
         }
         out.push('$');

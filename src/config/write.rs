@@ -86,8 +86,8 @@ pub fn write_value(
             meta.insert("lastTouchedAt".into(), crate::util::iso_now().into());
         }
     }
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| WriteError::Invalid(e.to_string()))?;
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|e| WriteError::Invalid(e.to_string()))?;
     text.push('\n');
     write_text(path, &text, nix, key)
 }
@@ -105,13 +105,25 @@ mod tests {
             write_text(&p, &format!("{{\"n\":{i}}}"), &off, "n").unwrap();
         }
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"n\":6}");
-        assert_eq!(std::fs::read_to_string(backup_name(&p, None)).unwrap(), "{\"n\":5}");
-        assert_eq!(std::fs::read_to_string(backup_name(&p, Some(4))).unwrap(), "{\"n\":1}");
+        assert_eq!(
+            std::fs::read_to_string(backup_name(&p, None)).unwrap(),
+            "{\"n\":5}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(backup_name(&p, Some(4))).unwrap(),
+            "{\"n\":1}"
+        );
         assert!(!backup_name(&p, Some(5)).exists());
 
-        let nix = NixMode { enabled: true, reason: "test" };
+        let nix = NixMode {
+            enabled: true,
+            reason: "test",
+        };
         let err = write_text(&p, "{}", &nix, "gateway.port").unwrap_err();
-        assert!(err.to_string().contains("services.clawdbot.settings.gateway.port"));
+        assert!(
+            err.to_string()
+                .contains("services.clawdbot.settings.gateway.port")
+        );
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"n\":6}");
     }
 }

@@ -68,12 +68,27 @@ pub fn resolve(
     let a = &cfg.gateway.auth;
     let token = lookup(
         &[
-            Candidate::Inline { key: "--token", value: overrides.token.as_deref() },
-            Candidate::Inline { key: "gateway.auth.token", value: a.token.as_deref() },
-            Candidate::File { key: "gateway.auth.tokenFile", path: a.token_file.as_deref() },
-            Candidate::EnvVar { name: "CLAWDBOT_GATEWAY_TOKEN" },
-            Candidate::EnvFile { name: "CLAWDBOT_GATEWAY_TOKEN_FILE" },
-            Candidate::Credential { name: "gateway-token" },
+            Candidate::Inline {
+                key: "--token",
+                value: overrides.token.as_deref(),
+            },
+            Candidate::Inline {
+                key: "gateway.auth.token",
+                value: a.token.as_deref(),
+            },
+            Candidate::File {
+                key: "gateway.auth.tokenFile",
+                path: a.token_file.as_deref(),
+            },
+            Candidate::EnvVar {
+                name: "CLAWDBOT_GATEWAY_TOKEN",
+            },
+            Candidate::EnvFile {
+                name: "CLAWDBOT_GATEWAY_TOKEN_FILE",
+            },
+            Candidate::Credential {
+                name: "gateway-token",
+            },
         ],
         env,
         mode,
@@ -81,12 +96,27 @@ pub fn resolve(
     )?;
     let password = lookup(
         &[
-            Candidate::Inline { key: "--password", value: overrides.password.as_deref() },
-            Candidate::Inline { key: "gateway.auth.password", value: a.password.as_deref() },
-            Candidate::File { key: "gateway.auth.passwordFile", path: a.password_file.as_deref() },
-            Candidate::EnvVar { name: "CLAWDBOT_GATEWAY_PASSWORD" },
-            Candidate::EnvFile { name: "CLAWDBOT_GATEWAY_PASSWORD_FILE" },
-            Candidate::Credential { name: "gateway-password" },
+            Candidate::Inline {
+                key: "--password",
+                value: overrides.password.as_deref(),
+            },
+            Candidate::Inline {
+                key: "gateway.auth.password",
+                value: a.password.as_deref(),
+            },
+            Candidate::File {
+                key: "gateway.auth.passwordFile",
+                path: a.password_file.as_deref(),
+            },
+            Candidate::EnvVar {
+                name: "CLAWDBOT_GATEWAY_PASSWORD",
+            },
+            Candidate::EnvFile {
+                name: "CLAWDBOT_GATEWAY_PASSWORD_FILE",
+            },
+            Candidate::Credential {
+                name: "gateway-password",
+            },
         ],
         env,
         mode,
@@ -259,9 +289,21 @@ mod tests {
     #[test]
     fn local_detection() {
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(is_local_client(lo, &headers(&[("host", "127.0.0.1:18789")]), &[]));
-        assert!(is_local_client(lo, &headers(&[("host", "[::1]:18789")]), &[]));
-        assert!(!is_local_client(lo, &headers(&[("host", "example.com")]), &[]));
+        assert!(is_local_client(
+            lo,
+            &headers(&[("host", "127.0.0.1:18789")]),
+            &[]
+        ));
+        assert!(is_local_client(
+            lo,
+            &headers(&[("host", "[::1]:18789")]),
+            &[]
+        ));
+        assert!(!is_local_client(
+            lo,
+            &headers(&[("host", "example.com")]),
+            &[]
+        ));
         assert!(!is_local_client(
             lo,
             &headers(&[("host", "localhost"), ("x-forwarded-for", "127.0.0.1")]),
@@ -273,7 +315,11 @@ mod tests {
             &["127.0.0.1".into()]
         ));
         let lan: IpAddr = "10.0.0.2".parse().unwrap();
-        assert!(!is_local_client(lan, &headers(&[("host", "localhost")]), &[]));
+        assert!(!is_local_client(
+            lan,
+            &headers(&[("host", "localhost")]),
+            &[]
+        ));
     }
 
     #[test]
@@ -298,7 +344,13 @@ mod tests {
             generated: false,
         };
         assert_eq!(authorize(&auth, Some("T"), None), Ok("token"));
-        assert_eq!(authorize(&auth, Some("X"), None), Err(Failure::TokenMismatch));
-        assert_eq!(authorize(&auth, None, Some("T")), Err(Failure::TokenMissing));
+        assert_eq!(
+            authorize(&auth, Some("X"), None),
+            Err(Failure::TokenMismatch)
+        );
+        assert_eq!(
+            authorize(&auth, None, Some("T")),
+            Err(Failure::TokenMissing)
+        );
     }
 }

@@ -48,7 +48,11 @@ pub fn health_channels(resolved: &Value) -> (Value, Value, Value) {
         order.push(Value::from(id));
         labels.insert(id.into(), Value::from(label));
     }
-    (Value::Object(channels), Value::Array(order), Value::Object(labels))
+    (
+        Value::Object(channels),
+        Value::Array(order),
+        Value::Object(labels),
+    )
 }
 
 /// The `channels.status` result (spec §3.2).
@@ -63,7 +67,10 @@ pub fn status(resolved: &Value) -> Value {
         order.push(Value::from(id));
         labels.insert(id.into(), Value::from(label));
         meta.push(json!({"id": id, "label": label, "detailLabel": label}));
-        channels.insert(id.into(), json!({"configured": true, "running": false, "lastError": NOT_YET}));
+        channels.insert(
+            id.into(),
+            json!({"configured": true, "running": false, "lastError": NOT_YET}),
+        );
         accounts.insert(
             id.into(),
             Value::Array(
@@ -94,7 +101,10 @@ mod tests {
         let cfg = json!({"channels": {"telegram": {"botToken": "x", "accounts": {"work": {}}}, "discord": {"enabled": false}}});
         let s = status(&cfg);
         assert_eq!(s["channelOrder"], json!(["telegram"]));
-        assert_eq!(s["channelAccounts"]["telegram"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            s["channelAccounts"]["telegram"].as_array().unwrap().len(),
+            2
+        );
         assert_eq!(s["channels"]["telegram"]["running"], json!(false));
         let (h, order, _) = health_channels(&json!({}));
         assert_eq!(h, json!({}));

@@ -20,11 +20,16 @@ use crate::util::now_ms;
 type Sink = SplitSink<WebSocket, Message>;
 
 async fn send(sink: &mut Sink, text: String) -> bool {
-    sink.send(Message::Text(Utf8Bytes::from(text))).await.is_ok()
+    sink.send(Message::Text(Utf8Bytes::from(text)))
+        .await
+        .is_ok()
 }
 
 async fn close_with(sink: &mut Sink, code: u16, reason: &str) {
-    let frame = CloseFrame { code, reason: Utf8Bytes::from(protocol::close_reason(reason)) };
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(protocol::close_reason(reason)),
+    };
     let _ = sink.send(Message::Close(Some(frame))).await;
     let _ = sink.flush().await;
 }
@@ -53,7 +58,12 @@ pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, heade
         is_local: super::auth::is_local_client(peer.ip(), &headers, &trusted),
         remote_ip: peer.ip().to_string(),
     };
-    if !send(&mut sink, protocol::direct_event("connect.challenge", json!({"nonce": nonce, "ts": now_ms()}))).await {
+    if !send(
+        &mut sink,
+        protocol::direct_event("connect.challenge", json!({"nonce": nonce, "ts": now_ms()})),
+    )
+    .await
+    {
         return;
     }
     let first = tokio::select! {
@@ -156,11 +166,18 @@ fn valid_request(frame: &Value) -> Result<String, String> {
     if obj.get("type").and_then(Value::as_str) != Some("req") {
         errs.push("at /type: must be equal to constant".into());
     }
-    let id = obj.get("id").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let id = obj
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     if id.is_none() {
         errs.push("at /id: must be non-empty string".into());
     }
-    if obj.get("method").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if obj
+        .get("method")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         errs.push("at /method: must be non-empty string".into());
     }
     match (id, errs.is_empty()) {
@@ -172,18 +189,33 @@ fn valid_request(frame: &Value) -> Result<String, String> {
 async fn handle_frame(gw: &Arc<Gateway>, session: &Session, text: &str) -> String {
     let frame: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(e) => return protocol::res_err("invalid", &RpcError::invalid(format!("invalid request frame: {e}"))),
+        Err(e) => {
+            return protocol::res_err(
+                "invalid",
+                &RpcError::invalid(format!("invalid request frame: {e}")),
+            );
+        }
     };
     let id = match valid_request(&frame) {
         Ok(id) => id,
         Err(msg) => {
-            let id = frame.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("invalid");
-            return protocol::res_err(id, &RpcError::invalid(format!("invalid request frame: {msg}")));
+            let id = frame
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("invalid");
+            return protocol::res_err(
+                id,
+                &RpcError::invalid(format!("invalid request frame: {msg}")),
+            );
         }
     };
     let method = frame["method"].as_str().unwrap_or_default();
     if method == "connect" {
-        return protocol::res_err(&id, &RpcError::invalid("connect is only valid as the first request"));
+        return protocol::res_err(
+            &id,
+            &RpcError::invalid("connect is only valid as the first request"),
+        );
     }
     if let Err(msg) = protocol::authorize_method(method, &session.role, &session.scopes) {
         return protocol::res_err(&id, &RpcError::invalid(msg));
@@ -199,7 +231,10 @@ fn allowed(session: &Session, event: &str) -> bool {
     match protocol::event_scope(event) {
         None => true,
         Some(_) if session.role == "node" => false,
-        Some(scope) => session.scopes.iter().any(|s| s == scope || s == protocol::SCOPE_ADMIN),
+        Some(scope) => session
+            .scopes
+            .iter()
+            .any(|s| s == scope || s == protocol::SCOPE_ADMIN),
     }
 }
 
@@ -232,7 +267,10 @@ fn register_presence(gw: &Gateway, s: &Session, conn_id: &str, peer: &Peer) -> O
         "instanceId": c.instance_id,
     });
     let entry = strip_nulls(entry);
-    gw.presence.lock().unwrap_or_else(|p| p.into_inner()).upsert(&key, entry);
+    gw.presence
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .upsert(&key, entry);
     Some(key)
 }
 

@@ -39,11 +39,29 @@ pub struct ConnectParams {
 }
 
 const ROOT_KEYS: &[&str] = &[
-    "minProtocol", "maxProtocol", "client", "caps", "commands", "permissions", "pathEnv",
-    "role", "scopes", "device", "auth", "locale", "userAgent",
+    "minProtocol",
+    "maxProtocol",
+    "client",
+    "caps",
+    "commands",
+    "permissions",
+    "pathEnv",
+    "role",
+    "scopes",
+    "device",
+    "auth",
+    "locale",
+    "userAgent",
 ];
 const CLIENT_KEYS: &[&str] = &[
-    "id", "displayName", "version", "platform", "deviceFamily", "modelIdentifier", "mode", "instanceId",
+    "id",
+    "displayName",
+    "version",
+    "platform",
+    "deviceFamily",
+    "modelIdentifier",
+    "mode",
+    "instanceId",
 ];
 const DEVICE_KEYS: &[&str] = &["id", "publicKey", "signature", "signedAt", "nonce"];
 const AUTH_KEYS: &[&str] = &["token", "password"];
@@ -54,21 +72,34 @@ struct Check {
 
 impl Check {
     fn at(path: &str) -> String {
-        if path.is_empty() { "root".into() } else { path.into() }
+        if path.is_empty() {
+            "root".into()
+        } else {
+            path.into()
+        }
     }
 
     fn strict(&mut self, obj: &Map<String, Value>, path: &str, allowed: &[&str]) {
         for k in obj.keys() {
             if !allowed.contains(&k.as_str()) {
-                self.errors.push(format!("at {}: unexpected property '{k}'", Self::at(path)));
+                self.errors
+                    .push(format!("at {}: unexpected property '{k}'", Self::at(path)));
             }
         }
     }
 
-    fn required<'a>(&mut self, obj: &'a Map<String, Value>, path: &str, key: &str) -> Option<&'a Value> {
+    fn required<'a>(
+        &mut self,
+        obj: &'a Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<&'a Value> {
         let v = obj.get(key);
         if v.is_none() {
-            self.errors.push(format!("at {}: must have required property '{key}'", Self::at(path)));
+            self.errors.push(format!(
+                "at {}: must have required property '{key}'",
+                Self::at(path)
+            ));
         }
         v
     }
@@ -76,7 +107,8 @@ impl Check {
     fn string(&mut self, v: Option<&Value>, path: &str, non_empty: bool) -> Option<String> {
         match v? {
             Value::String(s) if non_empty && s.is_empty() => {
-                self.errors.push(format!("at {path}: must NOT have fewer than 1 characters"));
+                self.errors
+                    .push(format!("at {path}: must NOT have fewer than 1 characters"));
                 None
             }
             Value::String(s) => Some(s.clone()),
@@ -104,11 +136,15 @@ impl Check {
 
     fn string_array(&mut self, v: Option<&Value>, path: &str) -> Option<Vec<String>> {
         match v? {
-            Value::Array(items) if items.iter().all(Value::is_string) => {
-                Some(items.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
-            }
+            Value::Array(items) if items.iter().all(Value::is_string) => Some(
+                items
+                    .iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect(),
+            ),
             _ => {
-                self.errors.push(format!("at {path}: must be array of strings"));
+                self.errors
+                    .push(format!("at {path}: must be array of strings"));
                 None
             }
         }
@@ -137,25 +173,39 @@ pub fn parse(params: Option<&Value>) -> Result<ConnectParams, String> {
         }
     };
     c.strict(root, "", ROOT_KEYS);
-    let min = c.required(root, "", "minProtocol").and_then(|v| c_int(&mut c, v, "/minProtocol"));
-    let max = c.required(root, "", "maxProtocol").and_then(|v| c_int(&mut c, v, "/maxProtocol"));
+    let min = c
+        .required(root, "", "minProtocol")
+        .and_then(|v| c_int(&mut c, v, "/minProtocol"));
+    let max = c
+        .required(root, "", "maxProtocol")
+        .and_then(|v| c_int(&mut c, v, "/maxProtocol"));
     let client_obj = c.required(root, "", "client");
     let client_obj = c.object(client_obj, "/client");
     let client = client_obj.and_then(|o| {
         c.strict(o, "/client", CLIENT_KEYS);
-        let id = c.required(o, "/client", "id").and_then(|v| c.string(Some(v), "/client/id", true));
-        if let Some(id) = &id {
-            if !CLIENT_IDS.contains(&id.as_str()) {
-                c.errors.push("at /client/id: must be equal to one of the allowed values".into());
-            }
+        let id = c
+            .required(o, "/client", "id")
+            .and_then(|v| c.string(Some(v), "/client/id", true));
+        if let Some(id) = &id
+            && !CLIENT_IDS.contains(&id.as_str())
+        {
+            c.errors
+                .push("at /client/id: must be equal to one of the allowed values".into());
         }
-        let version = c.required(o, "/client", "version").and_then(|v| c.string(Some(v), "/client/version", true));
-        let platform = c.required(o, "/client", "platform").and_then(|v| c.string(Some(v), "/client/platform", true));
-        let mode = c.required(o, "/client", "mode").and_then(|v| c.string(Some(v), "/client/mode", true));
-        if let Some(m) = &mode {
-            if !CLIENT_MODES.contains(&m.as_str()) {
-                c.errors.push("at /client/mode: must be equal to one of the allowed values".into());
-            }
+        let version = c
+            .required(o, "/client", "version")
+            .and_then(|v| c.string(Some(v), "/client/version", true));
+        let platform = c
+            .required(o, "/client", "platform")
+            .and_then(|v| c.string(Some(v), "/client/platform", true));
+        let mode = c
+            .required(o, "/client", "mode")
+            .and_then(|v| c.string(Some(v), "/client/mode", true));
+        if let Some(m) = &mode
+            && !CLIENT_MODES.contains(&m.as_str())
+        {
+            c.errors
+                .push("at /client/mode: must be equal to one of the allowed values".into());
         }
         let display_name = c.string(o.get("displayName"), "/client/displayName", false);
         let device_family = c.string(o.get("deviceFamily"), "/client/deviceFamily", false);
@@ -182,17 +232,34 @@ pub fn parse(params: Option<&Value>) -> Result<ConnectParams, String> {
     let scopes = c.string_array(root.get("scopes"), "/scopes");
     let device = c.object(root.get("device"), "/device").and_then(|o| {
         c.strict(o, "/device", DEVICE_KEYS);
-        let id = c.required(o, "/device", "id").and_then(|v| c.string(Some(v), "/device/id", true));
-        let pk = c.required(o, "/device", "publicKey").and_then(|v| c.string(Some(v), "/device/publicKey", true));
-        let sig = c.required(o, "/device", "signature").and_then(|v| c.string(Some(v), "/device/signature", true));
-        let signed_at = c.required(o, "/device", "signedAt").and_then(|v| c.int(Some(v), "/device/signedAt", 0));
+        let id = c
+            .required(o, "/device", "id")
+            .and_then(|v| c.string(Some(v), "/device/id", true));
+        let pk = c
+            .required(o, "/device", "publicKey")
+            .and_then(|v| c.string(Some(v), "/device/publicKey", true));
+        let sig = c
+            .required(o, "/device", "signature")
+            .and_then(|v| c.string(Some(v), "/device/signature", true));
+        let signed_at = c
+            .required(o, "/device", "signedAt")
+            .and_then(|v| c.int(Some(v), "/device/signedAt", 0));
         let nonce = c.string(o.get("nonce"), "/device/nonce", false);
-        Some(DeviceParams { id: id?, public_key: pk?, signature: sig?, signed_at: signed_at?, nonce })
+        Some(DeviceParams {
+            id: id?,
+            public_key: pk?,
+            signature: sig?,
+            signed_at: signed_at?,
+            nonce,
+        })
     });
     let (token, password) = match c.object(root.get("auth"), "/auth") {
         Some(o) => {
             c.strict(o, "/auth", AUTH_KEYS);
-            (c.string(o.get("token"), "/auth/token", false), c.string(o.get("password"), "/auth/password", false))
+            (
+                c.string(o.get("token"), "/auth/token", false),
+                c.string(o.get("password"), "/auth/password", false),
+            )
         }
         None => (None, None),
     };
@@ -255,7 +322,13 @@ mod tests {
             "invalid connect params: at root: unexpected property 'bogus'; at /client/id: must be equal to one of the allowed values"
         );
         let e = parse(Some(&json!({"maxProtocol": 3}))).unwrap_err();
-        assert!(e.contains("at root: must have required property 'minProtocol'"), "{e}");
-        assert!(e.contains("at root: must have required property 'client'"), "{e}");
+        assert!(
+            e.contains("at root: must have required property 'minProtocol'"),
+            "{e}"
+        );
+        assert!(
+            e.contains("at root: must have required property 'client'"),
+            "{e}"
+        );
     }
 }

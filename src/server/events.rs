@@ -40,7 +40,13 @@ impl Bus {
     }
 
     /// Broadcasts with the next `seq`; `state_version` is attached for presence/health.
-    pub fn send(&self, name: &str, payload: Value, state_version: Option<Value>, drop_if_slow: bool) {
+    pub fn send(
+        &self,
+        name: &str,
+        payload: Value,
+        state_version: Option<Value>,
+        drop_if_slow: bool,
+    ) {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         let mut frame = json!({"type": "event", "event": name, "payload": payload, "seq": seq});
         if let Some(sv) = state_version {

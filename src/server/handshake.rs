@@ -14,7 +14,7 @@ use crate::util::now_ms;
 /// A refused handshake: the `res` error (if any) and how to close.
 #[derive(Debug)]
 pub struct Reject {
-    pub error: Option<RpcError>,
+    pub error: Option<Box<RpcError>>,
     pub code: u16,
     pub reason: String,
 }
@@ -25,7 +25,11 @@ impl Reject {
     }
     fn with(error: RpcError, code: u16) -> Reject {
         let reason = protocol::close_reason(&error.message);
-        Reject { error: Some(error), code, reason }
+        Reject {
+            error: Some(Box::new(error)),
+            code,
+            reason,
+        }
     }
 }
 
@@ -47,9 +51,12 @@ pub struct Peer {
 
 pub fn run(gw: &Gateway, raw: Option<&Value>, nonce: &str, peer: &Peer) -> Result<Session, Reject> {
     let params = super::connect_params::parse(raw).map_err(|m| Reject::invalid(&m))?;
-    if params.max_protocol < protocol::PROTOCOL_VERSION || params.min_protocol > protocol::PROTOCOL_VERSION {
+    if params.max_protocol < protocol::PROTOCOL_VERSION
+        || params.min_protocol > protocol::PROTOCOL_VERSION
+    {
         return Err(Reject::with(
-            RpcError::invalid("protocol mismatch").with_details(json!({"expectedProtocol": protocol::PROTOCOL_VERSION})),
+            RpcError::invalid("protocol mismatch")
+                .with_details(json!({"expectedProtocol": protocol::PROTOCOL_VERSION})),
             close::PROTOCOL,
         ));
     }
@@ -74,17 +81,27 @@ pub fn run(gw: &Gateway, raw: Option<&Value>, nonce: &str, peer: &Peer) -> Resul
     let has_token = params.token.as_deref().is_some_and(|t| !t.is_empty());
     let has_shared = has_token || params.password.as_deref().is_some_and(|p| !p.is_empty());
 
-    let device = if ui && disable_device { None } else { params.device.clone() };
+    let device = if ui && disable_device {
+        None
+    } else {
+        params.device.clone()
+    };
     let mut device_key_b64 = None;
     match &device {
         None => {
             if ui && !ui_bypass {
-                return Err(Reject::invalid("control ui requires HTTPS or localhost (secure context)"));
+                return Err(Reject::invalid(
+                    "control ui requires HTTPS or localhost (secure context)",
+                ));
             }
             let can_skip = if ui_bypass { has_shared } else { has_token };
             if !can_skip {
                 return Err(Reject::with(
-                    RpcError { code: protocol::codes::NOT_PAIRED, message: "device identity required".into(), details: None },
+                    RpcError {
+                        code: protocol::codes::NOT_PAIRED,
+                        message: "device identity required".into(),
+                        details: None,
+                    },
                     close::POLICY,
                 ));
             }
@@ -94,16 +111,23 @@ pub fn run(gw: &Gateway, raw: Option<&Value>, nonce: &str, peer: &Peer) -> Resul
         }
     }
 
-    let auth_method = match super::auth::authorize(&rt.auth, params.token.as_deref(), params.password.as_deref()) {
+    let auth_method = match super::auth::authorize(
+        &rt.auth,
+        params.token.as_deref(),
+        params.password.as_deref(),
+    ) {
         Ok(m) => m,
         Err(failure) => {
             let by_device_token = match (&device, params.token.as_deref()) {
-                (Some(d), Some(t)) if !t.is_empty() => lock(gw).verify_token(&d.id, t, &role, &scopes),
+                (Some(d), Some(t)) if !t.is_empty() => {
+                    lock(gw).verify_token(&d.id, t, &role, &scopes)
+                }
                 _ => false,
             };
             if !by_device_token {
                 tracing::warn!(target: "ws", "unauthorized client={} mode={} remote={}", params.client.id, params.client.mode, peer.remote_ip);
-                let msg = super::auth::failure_message(failure, &params.client.id, &params.client.mode);
+                let msg =
+                    super::auth::failure_message(failure, &params.client.id, &params.client.mode);
                 return Err(Reject::invalid(&msg));
             }
             "device-token"
@@ -115,14 +139,23 @@ pub fn run(gw: &Gateway, raw: Option<&Value>, nonce: &str, peer: &Peer) -> Resul
         if !(ui_bypass && has_shared) {
             pair_if_needed(gw, d, &key, &params, &role, &scopes, peer)?;
         }
-        let issued = lock(gw)
-            .ensure_token(&d.id, &role, &scopes)
-            .map_err(|e| Reject::with(RpcError::unavailable(format!("cannot store device token: {e}")), close::POLICY))?;
+        let issued = lock(gw).ensure_token(&d.id, &role, &scopes).map_err(|e| {
+            Reject::with(
+                RpcError::unavailable(format!("cannot store device token: {e}")),
+                close::POLICY,
+            )
+        })?;
         device_token = issued.map(|t| {
             json!({"deviceToken": t.token, "role": t.role, "scopes": t.scopes, "issuedAtMs": t.rotated_at_ms.unwrap_or(t.created_at_ms)})
         });
     }
-    Ok(Session { role, scopes, params, auth_method, device_token })
+    Ok(Session {
+        role,
+        scopes,
+        params,
+        auth_method,
+        device_token,
+    })
 }
 
 fn lock(gw: &Gateway) -> std::sync::MutexGuard<'_, super::pairing::PairingStore> {
@@ -130,7 +163,14 @@ fn lock(gw: &Gateway) -> std::sync::MutexGuard<'_, super::pairing::PairingStore>
 }
 
 /// Device identity checks; returns the public key normalised to base64url.
-fn check_device(d: &DeviceParams, params: &ConnectParams, role: &str, sent_scopes: &[String], nonce: &str, peer: &Peer) -> Result<String, Reject> {
+fn check_device(
+    d: &DeviceParams,
+    params: &ConnectParams,
+    role: &str,
+    sent_scopes: &[String],
+    nonce: &str,
+    peer: &Peer,
+) -> Result<String, Reject> {
     let key = device::parse_public_key(&d.public_key).ok();
     if key.as_ref().map(device::device_id_for).as_deref() != Some(d.id.as_str()) {
         return Err(Reject::invalid("device identity mismatch"));
@@ -160,7 +200,10 @@ fn check_device(d: &DeviceParams, params: &ConnectParams, role: &str, sent_scope
     };
     let ok = device::verify_signature(&key, &device::signed_payload(&fields), &d.signature)
         || (provided.is_none() && peer.is_local && {
-            let v1 = device::SignedFields { nonce: None, ..fields };
+            let v1 = device::SignedFields {
+                nonce: None,
+                ..fields
+            };
             device::verify_signature(&key, &device::signed_payload(&v1), &d.signature)
         });
     if !ok {
@@ -171,14 +214,23 @@ fn check_device(d: &DeviceParams, params: &ConnectParams, role: &str, sent_scope
 
 /// Requires pairing when the device is unknown, its key changed, or it asks for a role
 /// or scope it was not granted. Local clients are approved silently.
-fn pair_if_needed(gw: &Gateway, d: &DeviceParams, key: &str, params: &ConnectParams, role: &str, scopes: &[String], peer: &Peer) -> Result<(), Reject> {
+fn pair_if_needed(
+    gw: &Gateway,
+    d: &DeviceParams,
+    key: &str,
+    params: &ConnectParams,
+    role: &str,
+    scopes: &[String],
+    peer: &Peer,
+) -> Result<(), Reject> {
     let needs = {
         let store = lock(gw);
         match store.paired.get(&d.id) {
             Some(p) if p.public_key == key => {
                 let roles = p.allowed_roles();
                 let granted = p.scopes.clone().unwrap_or_default();
-                !roles.iter().any(|r| r == role) || (!scopes.is_empty() && !scopes.iter().all(|s| granted.contains(s)))
+                !roles.iter().any(|r| r == role)
+                    || (!scopes.is_empty() && !scopes.iter().all(|s| granted.contains(s)))
             }
             _ => true,
         }
@@ -186,7 +238,12 @@ fn pair_if_needed(gw: &Gateway, d: &DeviceParams, key: &str, params: &ConnectPar
     if !needs {
         return Ok(());
     }
-    let io_err = |e: std::io::Error| Reject::with(RpcError::unavailable(format!("cannot store pairing: {e}")), close::POLICY);
+    let io_err = |e: std::io::Error| {
+        Reject::with(
+            RpcError::unavailable(format!("cannot store pairing: {e}")),
+            close::POLICY,
+        )
+    };
     let req = PendingRequest {
         request_id: String::new(),
         device_id: d.id.clone(),
@@ -220,10 +277,19 @@ fn pair_if_needed(gw: &Gateway, d: &DeviceParams, key: &str, params: &ConnectPar
     }
     if created {
         tracing::info!(target: "gateway", "device pairing requested device={} from {} (approve with `clawdbot devices approve {}`)", d.id, peer.remote_ip, request.request_id);
-        gw.bus.send("device.pair.requested", serde_json::to_value(&request).unwrap_or(Value::Null), None, true);
+        gw.bus.send(
+            "device.pair.requested",
+            serde_json::to_value(&request).unwrap_or(Value::Null),
+            None,
+            true,
+        );
     }
     Err(Reject::with(
-        RpcError { code: protocol::codes::NOT_PAIRED, message: "pairing required".into(), details: Some(json!({"requestId": request.request_id})) },
+        RpcError {
+            code: protocol::codes::NOT_PAIRED,
+            message: "pairing required".into(),
+            details: Some(json!({"requestId": request.request_id})),
+        },
         close::POLICY,
     ))
 }

@@ -138,7 +138,9 @@ impl HealthCache {
 
     /// Stores a new summary; returns true when it differs from the previous one.
     pub fn store(&self, summary: Value) -> bool {
-        let Ok(mut g) = self.inner.lock() else { return false };
+        let Ok(mut g) = self.inner.lock() else {
+            return false;
+        };
         let changed = essence(&g.0) != essence(&summary);
         g.0 = Arc::new(summary);
         g.1 = Instant::now();

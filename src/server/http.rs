@@ -18,7 +18,11 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new().fallback(entry).with_state(gw)
 }
 
-async fn entry(State(gw): State<Arc<Gateway>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+async fn entry(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let is_upgrade = req
         .headers()
         .get(header::UPGRADE)
@@ -30,7 +34,8 @@ async fn entry(State(gw): State<Arc<Gateway>>, ConnectInfo(peer): ConnectInfo<So
         return match WebSocketUpgrade::from_request_parts(&mut parts, &gw).await {
             Ok(ws) => {
                 if gw.phase() == Phase::Draining {
-                    return (StatusCode::SERVICE_UNAVAILABLE, "gateway is shutting down").into_response();
+                    return (StatusCode::SERVICE_UNAVAILABLE, "gateway is shutting down")
+                        .into_response();
                 }
                 let token = gw.tasks.token();
                 let gw2 = gw.clone();
@@ -49,14 +54,24 @@ async fn entry(State(gw): State<Arc<Gateway>>, ConnectInfo(peer): ConnectInfo<So
         ("GET" | "HEAD", "/healthz") => healthz(&gw),
         ("GET" | "HEAD", "/readyz") => readyz(&gw),
         ("GET" | "HEAD", "/") => index(&gw),
-        _ => (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "Not Found").into_response(),
+        _ => (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Not Found",
+        )
+            .into_response(),
     }
 }
 
 /// Liveness: the process answers. No auth, no secrets.
 fn healthz(gw: &Gateway) -> Response {
     let body = json!({"ok": true, "status": "live", "version": crate::VERSION, "uptimeMs": gw.uptime_ms()});
-    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// Readiness: 200 once listening, 503 while starting or draining.
@@ -67,11 +82,20 @@ fn readyz(gw: &Gateway) -> Response {
         Phase::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
     };
     let body = json!({"ready": code == StatusCode::OK, "phase": phase});
-    (code, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+    (
+        code,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 fn index(gw: &Gateway) -> Response {
-    let nix = if gw.nix.enabled { "<p>Running in Nix mode: the config is managed by Nix.</p>" } else { "" };
+    let nix = if gw.nix.enabled {
+        "<p>Running in Nix mode: the config is managed by Nix.</p>"
+    } else {
+        ""
+    };
     let page = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Clawdbot Gateway</title></head>\
 <body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem\">\

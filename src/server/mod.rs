@@ -61,7 +61,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     let _ = gw.bind.set(BindInfo {
-        mode: gw.bind.get().map(|b| b.mode.clone()).unwrap_or_else(|| "custom".into()),
+        mode: gw
+            .bind
+            .get()
+            .map(|b| b.mode.clone())
+            .unwrap_or_else(|| "custom".into()),
         host: local.ip().to_string(),
         port: local.port(),
     });
@@ -70,8 +74,11 @@ pub async fn serve(
     spawn_maintenance(&gw);
     let app = http::router(gw.clone());
     let cancel = gw.cancel.clone();
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(cancel.clone().cancelled_owned());
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(cancel.clone().cancelled_owned());
     let server = tokio::spawn(async move { server.await });
     gw.set_phase(Phase::Ready);
 
@@ -89,10 +96,18 @@ pub async fn serve(
 async fn drain(gw: &Arc<Gateway>) {
     gw.set_phase(Phase::Draining);
     gw.notifier.stopping("shutting down").ok();
-    gw.bus.send("shutdown", json!({"reason": "gateway stopping", "restartExpectedMs": null}), None, false);
+    gw.bus.send(
+        "shutdown",
+        json!({"reason": "gateway stopping", "restartExpectedMs": null}),
+        None,
+        false,
+    );
     gw.cancel.cancel();
     gw.tasks.close();
-    if tokio::time::timeout(gw.opts.drain_deadline, gw.tasks.wait()).await.is_err() {
+    if tokio::time::timeout(gw.opts.drain_deadline, gw.tasks.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(target: "gateway", "shutdown timed out after {:?}; exiting without waiting for every client", gw.opts.drain_deadline);
     }
     if let Err(e) = gw.pairing.lock().unwrap_or_else(|p| p.into_inner()).flush() {

@@ -212,16 +212,25 @@ impl PairingStore {
         };
         let now = now_ms();
         let existing = self.paired.get(&p.device_id).cloned();
-        let mut roles: Vec<String> = existing.as_ref().map(|e| e.allowed_roles()).unwrap_or_default();
-        if let Some(r) = &p.role {
-            if !roles.contains(r) {
-                roles.push(r.clone());
-            }
+        let mut roles: Vec<String> = existing
+            .as_ref()
+            .map(|e| e.allowed_roles())
+            .unwrap_or_default();
+        if let Some(r) = &p.role
+            && !roles.contains(r)
+        {
+            roles.push(r.clone());
         }
-        let mut scopes = existing.as_ref().and_then(|e| e.scopes.clone()).unwrap_or_default();
+        let mut scopes = existing
+            .as_ref()
+            .and_then(|e| e.scopes.clone())
+            .unwrap_or_default();
         scopes.extend(p.scopes.clone().unwrap_or_default());
         let scopes = normalize_scopes(&scopes);
-        let mut tokens = existing.as_ref().and_then(|e| e.tokens.clone()).unwrap_or_default();
+        let mut tokens = existing
+            .as_ref()
+            .and_then(|e| e.tokens.clone())
+            .unwrap_or_default();
         if let Some(role) = p.role.clone().filter(|r| !r.trim().is_empty()) {
             let prev = tokens.get(&role).cloned();
             tokens.insert(
@@ -267,7 +276,13 @@ impl PairingStore {
     }
 
     /// Checks a device token for `role` with `scopes` (not revoked, scopes a subset).
-    pub fn verify_token(&mut self, device_id: &str, token: &str, role: &str, scopes: &[String]) -> bool {
+    pub fn verify_token(
+        &mut self,
+        device_id: &str,
+        token: &str,
+        role: &str,
+        scopes: &[String],
+    ) -> bool {
         let Some(entry) = self
             .paired
             .get_mut(device_id)
@@ -288,16 +303,22 @@ impl PairingStore {
 
     /// Returns the device's token for `role`, issuing one when missing, revoked or too
     /// narrow for `scopes`.
-    pub fn ensure_token(&mut self, device_id: &str, role: &str, scopes: &[String]) -> std::io::Result<Option<DeviceToken>> {
+    pub fn ensure_token(
+        &mut self,
+        device_id: &str,
+        role: &str,
+        scopes: &[String],
+    ) -> std::io::Result<Option<DeviceToken>> {
         let requested = normalize_scopes(scopes);
         let Some(device) = self.paired.get_mut(device_id) else {
             return Ok(None);
         };
         let tokens = device.tokens.get_or_insert_with(BTreeMap::new);
-        if let Some(t) = tokens.get(role) {
-            if t.revoked_at_ms.is_none() && scopes_allow(&requested, &t.scopes) {
-                return Ok(Some(t.clone()));
-            }
+        if let Some(t) = tokens.get(role)
+            && t.revoked_at_ms.is_none()
+            && scopes_allow(&requested, &t.scopes)
+        {
+            return Ok(Some(t.clone()));
         }
         let now = now_ms();
         let t = DeviceToken {
@@ -317,9 +338,9 @@ impl PairingStore {
     pub fn list(&mut self) -> Value {
         self.prune(now_ms());
         let mut pending: Vec<&PendingRequest> = self.pending.values().collect();
-        pending.sort_by(|a, b| b.ts.cmp(&a.ts));
+        pending.sort_by_key(|p| std::cmp::Reverse(p.ts));
         let mut paired: Vec<&PairedDevice> = self.paired.values().collect();
-        paired.sort_by(|a, b| b.approved_at_ms.cmp(&a.approved_at_ms));
+        paired.sort_by_key(|d| std::cmp::Reverse(d.approved_at_ms));
         serde_json::json!({
             "pending": pending,
             "paired": paired.iter().map(|d| d.public_view()).collect::<Vec<_>>(),
@@ -327,7 +348,10 @@ impl PairingStore {
     }
 }
 
-fn load_map<T: serde::de::DeserializeOwned>(path: &Path, warnings: &mut Vec<String>) -> BTreeMap<String, T> {
+fn load_map<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    warnings: &mut Vec<String>,
+) -> BTreeMap<String, T> {
     let value = match crate::fsutil::read_json(path) {
         Ok(Some(v)) => v,
         Ok(None) => return BTreeMap::new(),
@@ -349,8 +373,15 @@ fn load_map<T: serde::de::DeserializeOwned>(path: &Path, warnings: &mut Vec<Stri
 fn quarantine(path: &Path, why: &str) -> String {
     let aside = path.with_extension(format!("json.corrupt-{}", now_ms()));
     match std::fs::rename(path, &aside) {
-        Ok(()) => format!("{} was unreadable ({why}); moved to {} and started empty", path.display(), aside.display()),
-        Err(e) => format!("{} was unreadable ({why}) and could not be moved aside: {e}", path.display()),
+        Ok(()) => format!(
+            "{} was unreadable ({why}); moved to {} and started empty",
+            path.display(),
+            aside.display()
+        ),
+        Err(e) => format!(
+            "{} was unreadable ({why}) and could not be moved aside: {e}",
+            path.display()
+        ),
     }
 }
 

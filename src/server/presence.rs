@@ -37,7 +37,10 @@ pub fn self_entry() -> Value {
 
 impl Presence {
     pub fn new() -> Presence {
-        Presence { entries: HashMap::new(), version: 1 }
+        Presence {
+            entries: HashMap::new(),
+            version: 1,
+        }
     }
 
     pub fn upsert(&mut self, key: &str, entry: Value) {
@@ -66,7 +69,8 @@ impl Presence {
     /// Newest first, self entry included, expired entries dropped.
     pub fn list(&mut self) -> Vec<Value> {
         let now = now_ms();
-        self.entries.retain(|_, v| now - v["ts"].as_i64().unwrap_or(now) <= TTL_MS);
+        self.entries
+            .retain(|_, v| now - v["ts"].as_i64().unwrap_or(now) <= TTL_MS);
         let mut out: Vec<Value> = self.entries.values().cloned().collect();
         out.push(self_entry());
         out.sort_by_key(|v| std::cmp::Reverse(v["ts"].as_i64().unwrap_or(0)));

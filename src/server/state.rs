@@ -102,7 +102,9 @@ pub struct Gateway {
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway").field("paths", &self.paths).finish_non_exhaustive()
+        f.debug_struct("Gateway")
+            .field("paths", &self.paths)
+            .finish_non_exhaustive()
     }
 }
 
@@ -214,10 +216,17 @@ impl Gateway {
     }
 
     fn load_runtime(&self) -> Result<Runtime, String> {
-        let loaded = crate::config::load(&self.paths.config_path, &self.env).map_err(|e| e.to_string())?;
+        let loaded =
+            crate::config::load(&self.paths.config_path, &self.env).map_err(|e| e.to_string())?;
         let mut warnings = vec![];
-        let (mut auth, _) = super::auth::resolve(&loaded.config, &loaded.env, &self.overrides, SecretMode::Read, &mut warnings)
-            .map_err(|e| format!("Invalid config at {}:\n  - {e}", loaded.path.display()))?;
+        let (mut auth, _) = super::auth::resolve(
+            &loaded.config,
+            &loaded.env,
+            &self.overrides,
+            SecretMode::Read,
+            &mut warnings,
+        )
+        .map_err(|e| format!("Invalid config at {}:\n  - {e}", loaded.path.display()))?;
         for w in warnings {
             tracing::warn!(target: "reload", "{w}");
         }

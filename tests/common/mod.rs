@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub const TOKEN: &str = "test-token-0123456789";
 
@@ -42,7 +43,10 @@ impl Default for Setup {
             config: None,
             nix: false,
             token: Some(TOKEN.into()),
-            opts: ServerOptions { reload_poll: Duration::ZERO, ..ServerOptions::default() },
+            opts: ServerOptions {
+                reload_poll: Duration::ZERO,
+                ..ServerOptions::default()
+            },
         }
     }
 }
@@ -75,9 +79,19 @@ impl TestGateway {
         let (gw, _) = Gateway::new(GatewayInit {
             opts: setup.opts,
             paths,
-            nix: if setup.nix { NixMode { enabled: true, reason: "test" } } else { NixMode::off() },
+            nix: if setup.nix {
+                NixMode {
+                    enabled: true,
+                    reason: "test",
+                }
+            } else {
+                NixMode::off()
+            },
             env,
-            overrides: AuthOverrides { token: setup.token, ..Default::default() },
+            overrides: AuthOverrides {
+                token: setup.token,
+                ..Default::default()
+            },
             loaded,
             auth,
             generated_token: None,
@@ -90,7 +104,14 @@ impl TestGateway {
         let handle = tokio::spawn(clawdbot::server::serve(listener, gw.clone(), async move {
             let _ = rx.await;
         }));
-        TestGateway { dir, gw, url: format!("ws://127.0.0.1:{port}"), port, stop: Some(tx), handle: Some(handle) }
+        TestGateway {
+            dir,
+            gw,
+            url: format!("ws://127.0.0.1:{port}"),
+            port,
+            stop: Some(tx),
+            handle: Some(handle),
+        }
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -130,7 +151,10 @@ pub async fn open_with_host(url: &str, host: Option<&str>) -> (Ws, String) {
 /// Next JSON frame, or None once closed.
 pub async fn next(ws: &mut Ws) -> Option<Value> {
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("frame within 10s")? {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("frame within 10s")?
+        {
             Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).unwrap()),
             Ok(Message::Close(_)) | Err(_) => return None,
             Ok(_) => continue,
@@ -141,7 +165,10 @@ pub async fn next(ws: &mut Ws) -> Option<Value> {
 /// Reads until the socket closes; returns the close code and reason.
 pub async fn closed(ws: &mut Ws) -> (u16, String) {
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("close within 10s") {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("close within 10s")
+        {
             Some(Ok(Message::Close(Some(f)))) => return (u16::from(f.code), f.reason.to_string()),
             Some(Ok(Message::Close(None))) => return (1005, String::new()),
             Some(Ok(_)) => continue,
@@ -153,7 +180,9 @@ pub async fn closed(ws: &mut Ws) -> (u16, String) {
 /// Next `res` frame with this id (events skipped).
 pub async fn res(ws: &mut Ws, id: &str) -> Value {
     loop {
-        let f = next(ws).await.unwrap_or_else(|| panic!("closed while waiting for res {id}"));
+        let f = next(ws)
+            .await
+            .unwrap_or_else(|| panic!("closed while waiting for res {id}"));
         if f["type"] == "res" && f["id"] == id {
             return f;
         }
@@ -178,8 +207,16 @@ pub fn base_params(token: Option<&str>) -> Value {
 }
 
 /// Adds a signed device block (v2 when `nonce` is Some).
-pub fn sign(params: &mut Value, id: &clawdbot::device::DeviceIdentity, nonce: Option<&str>, signed_at: i64) {
-    let scopes: Vec<String> = params["scopes"].as_array().map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect()).unwrap_or_default();
+pub fn sign(
+    params: &mut Value,
+    id: &clawdbot::device::DeviceIdentity,
+    nonce: Option<&str>,
+    signed_at: i64,
+) {
+    let scopes: Vec<String> = params["scopes"]
+        .as_array()
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
     let token = params["auth"]["token"].as_str().unwrap_or("").to_string();
     let payload = clawdbot::device::signed_payload(&clawdbot::device::SignedFields {
         device_id: id.device_id(),
@@ -200,7 +237,11 @@ pub fn sign(params: &mut Value, id: &clawdbot::device::DeviceIdentity, nonce: Op
 
 /// Sends `connect` and returns the response.
 pub async fn connect(ws: &mut Ws, params: Value) -> Value {
-    send(ws, json!({"type": "req", "id": "c1", "method": "connect", "params": params})).await;
+    send(
+        ws,
+        json!({"type": "req", "id": "c1", "method": "connect", "params": params}),
+    )
+    .await;
     res(ws, "c1").await
 }
 
@@ -213,7 +254,11 @@ pub async fn operator(url: &str) -> Ws {
 }
 
 pub async fn call(ws: &mut Ws, id: &str, method: &str, params: Value) -> Value {
-    send(ws, json!({"type": "req", "id": id, "method": method, "params": params})).await;
+    send(
+        ws,
+        json!({"type": "req", "id": id, "method": method, "params": params}),
+    )
+    .await;
     res(ws, id).await
 }
 

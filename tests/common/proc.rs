@@ -14,7 +14,11 @@ pub fn bin() -> &'static str {
 
 /// A port that was free a moment ago (the gateway refuses --port 0, like the original).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A command with an isolated environment rooted at `root`.
@@ -39,7 +43,19 @@ impl Proc {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn clawdbot");
         let (tx, rx) = mpsc::channel();
-        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>)].into_iter().flatten() {
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -49,7 +65,11 @@ impl Proc {
                 }
             });
         }
-        Proc { child, lines: rx, seen: vec![] }
+        Proc {
+            child,
+            lines: rx,
+            seen: vec![],
+        }
     }
 
     /// Waits for a line containing `needle` (up to 15 s); returns it.
@@ -67,13 +87,20 @@ impl Proc {
                         return l;
                     }
                 }
-                Err(_) => panic!("no line containing {needle:?}; output so far:\n{}", self.seen.join("\n")),
+                Err(_) => panic!(
+                    "no line containing {needle:?}; output so far:\n{}",
+                    self.seen.join("\n")
+                ),
             }
         }
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().unwrap().success();
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "kill -{sig} failed");
     }
 
@@ -87,10 +114,13 @@ impl Proc {
                 }
                 return (status.code(), self.seen.join("\n"));
             }
-            assert!(Instant::now() < deadline, "process did not exit; output:\n{}", self.seen.join("\n"));
-            match self.lines.recv_timeout(Duration::from_millis(20)) {
-                Ok(l) => self.seen.push(l),
-                Err(_) => {}
+            assert!(
+                Instant::now() < deadline,
+                "process did not exit; output:\n{}",
+                self.seen.join("\n")
+            );
+            if let Ok(l) = self.lines.recv_timeout(Duration::from_millis(20)) {
+                self.seen.push(l)
             }
         }
     }
@@ -106,7 +136,11 @@ impl Drop for Proc {
 /// Runs a one-shot command; returns (exit code, stdout, stderr).
 pub fn run(mut cmd: Command) -> (i32, String, String) {
     let out = cmd.output().expect("run clawdbot");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 pub fn state(root: &Path) -> PathBuf {

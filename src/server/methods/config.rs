@@ -40,7 +40,11 @@ fn raw_for_client(raw: &str, parsed: Option<&Value>) -> String {
     match parsed {
         Some(p) => {
             let red = schema::redact(p);
-            if &red == p { raw.to_string() } else { serde_json::to_string_pretty(&red).unwrap_or_default() }
+            if &red == p {
+                raw.to_string()
+            } else {
+                serde_json::to_string_pretty(&red).unwrap_or_default()
+            }
         }
         None => String::new(),
     }
@@ -52,10 +56,21 @@ pub fn get(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let path = &gw.paths.config_path;
     let raw = std::fs::read_to_string(path).ok();
     let hash = config::sha256_hex(raw.as_deref().unwrap_or("").as_bytes());
-    let parsed = raw.as_deref().and_then(|t| config::json5::parse(t).ok()).map(|p| p.value);
+    let parsed = raw
+        .as_deref()
+        .and_then(|t| config::json5::parse(t).ok())
+        .map(|p| p.value);
     let loaded = config::load_text(path, raw.clone(), &gw.env);
     let (valid, resolved, issues, warnings) = match &loaded {
-        Ok(l) => (true, schema::redact(&l.resolved), json!([]), l.warnings.iter().map(|w| json!({"path": w.path, "message": w.message})).collect()),
+        Ok(l) => (
+            true,
+            schema::redact(&l.resolved),
+            json!([]),
+            l.warnings
+                .iter()
+                .map(|w| json!({"path": w.path, "message": w.message}))
+                .collect(),
+        ),
         Err(e) => (false, Value::Null, issues_json(e), vec![]),
     };
     Ok(json!({
@@ -120,11 +135,24 @@ pub fn changed_paths(old: &Value, new: &Value, prefix: &str, out: &mut Vec<Strin
         (Value::Object(a), Value::Object(b)) => {
             let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
             for k in keys {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                changed_paths(a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null), &p, out);
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                changed_paths(
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                    &p,
+                    out,
+                );
             }
         }
-        (a, b) if a != b => out.push(if prefix.is_empty() { "config".into() } else { prefix.to_string() }),
+        (a, b) if a != b => out.push(if prefix.is_empty() {
+            "config".into()
+        } else {
+            prefix.to_string()
+        }),
         _ => {}
     }
 }
@@ -156,8 +184,13 @@ pub fn set(ctx: &Ctx<'_>, p: Params, kind: Kind) -> Result<Value, RpcError> {
     let gw = ctx.gw;
     let path = gw.paths.config_path.clone();
     let current_raw = std::fs::read_to_string(&path).ok();
-    let current_parsed = current_raw.as_deref().and_then(|t| config::json5::parse(t).ok()).map(|p| p.value);
-    let incoming = config::json5::parse(raw).map_err(|e| RpcError::invalid(e.to_string()))?.value;
+    let current_parsed = current_raw
+        .as_deref()
+        .and_then(|t| config::json5::parse(t).ok())
+        .map(|p| p.value);
+    let incoming = config::json5::parse(raw)
+        .map_err(|e| RpcError::invalid(e.to_string()))?
+        .value;
 
     // Compute the document that would be written.
     let (mut next, verbatim) = match kind {
@@ -178,28 +211,56 @@ pub fn set(ctx: &Ctx<'_>, p: Params, kind: Kind) -> Result<Value, RpcError> {
 
     if gw.nix.enabled {
         let mut changed = vec![];
-        changed_paths(current_parsed.as_ref().unwrap_or(&json!({})), &next, "", &mut changed);
+        changed_paths(
+            current_parsed.as_ref().unwrap_or(&json!({})),
+            &next,
+            "",
+            &mut changed,
+        );
         let first = changed.first().cloned().unwrap_or_else(|| "config".into());
         let mut msg = crate::nix::key_remediation(&first);
         if changed.len() > 1 {
-            msg.push_str(&format!(" ({} more changed keys are managed the same way)", changed.len() - 1));
+            msg.push_str(&format!(
+                " ({} more changed keys are managed the same way)",
+                changed.len() - 1
+            ));
         }
-        return Err(RpcError::invalid(msg).with_details(json!({"nixMode": true, "changedPaths": changed})));
+        return Err(
+            RpcError::invalid(msg).with_details(json!({"nixMode": true, "changedPaths": changed}))
+        );
     }
     if let Some(current) = &current_raw {
         let current_hash = config::sha256_hex(current.as_bytes());
         match base_hash {
-            None => return Err(RpcError::invalid("config base hash required; re-run config.get and retry")),
+            None => {
+                return Err(RpcError::invalid(
+                    "config base hash required; re-run config.get and retry",
+                ));
+            }
             Some(h) if h != current_hash => {
-                return Err(RpcError::invalid("config changed since last load; re-run config.get and retry"));
+                return Err(RpcError::invalid(
+                    "config changed since last load; re-run config.get and retry",
+                ));
             }
             _ => {}
         }
     }
-    let text = if verbatim { raw.to_string() } else { serde_json::to_string_pretty(&next).unwrap_or_default() + "\n" };
+    let text = if verbatim {
+        raw.to_string()
+    } else {
+        serde_json::to_string_pretty(&next).unwrap_or_default() + "\n"
+    };
     let loaded = config::load_text(&path, Some(text.clone()), &gw.env).map_err(|e| match &e {
-        ConfigError::Invalid { .. } => RpcError::invalid("invalid config").with_details(json!({"issues": issues_json(&e)})),
-        other => RpcError::invalid(other.problems().first().map(|p| p.message.clone()).unwrap_or_default()),
+        ConfigError::Invalid { .. } => {
+            RpcError::invalid("invalid config").with_details(json!({"issues": issues_json(&e)}))
+        }
+        other => RpcError::invalid(
+            other
+                .problems()
+                .first()
+                .map(|p| p.message.clone())
+                .unwrap_or_default(),
+        ),
     })?;
     if verbatim {
         config::write::write_text(&path, &text, &gw.nix, "config")
@@ -242,7 +303,12 @@ mod tests {
     #[test]
     fn changed_paths_name_leaves() {
         let mut out = vec![];
-        changed_paths(&json!({"gateway": {"port": 1, "bind": "lan"}}), &json!({"gateway": {"port": 2, "bind": "lan"}}), "", &mut out);
+        changed_paths(
+            &json!({"gateway": {"port": 1, "bind": "lan"}}),
+            &json!({"gateway": {"port": 2, "bind": "lan"}}),
+            "",
+            &mut out,
+        );
         assert_eq!(out, vec!["gateway.port"]);
     }
 

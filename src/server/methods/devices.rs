@@ -12,15 +12,28 @@ fn store_err(e: std::io::Error) -> RpcError {
 
 pub fn list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.none()?;
-    Ok(ctx.gw.pairing.lock().unwrap_or_else(|p| p.into_inner()).list())
+    Ok(ctx
+        .gw
+        .pairing
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .list())
 }
 
 pub fn approve(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.only(&["requestId"])?;
     let id = p.required_str("requestId")?;
-    let device = ctx.gw.pairing.lock().unwrap_or_else(|p| p.into_inner()).approve(id).map_err(store_err)?;
+    let device = ctx
+        .gw
+        .pairing
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .approve(id)
+        .map_err(store_err)?;
     let Some(device) = device else {
-        return Err(RpcError::invalid(format!("unknown requestId: {id} (it may have expired; pending requests last 5 minutes)")));
+        return Err(RpcError::invalid(format!(
+            "unknown requestId: {id} (it may have expired; pending requests last 5 minutes)"
+        )));
     };
     tracing::info!(target: "gateway", "device pairing approved device={}", device.device_id);
     ctx.gw.bus.send(
@@ -35,7 +48,13 @@ pub fn approve(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
 pub fn reject(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.only(&["requestId"])?;
     let id = p.required_str("requestId")?;
-    let removed = ctx.gw.pairing.lock().unwrap_or_else(|p| p.into_inner()).reject(id).map_err(store_err)?;
+    let removed = ctx
+        .gw
+        .pairing
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .reject(id)
+        .map_err(store_err)?;
     let Some(req) = removed else {
         return Err(RpcError::invalid(format!("unknown requestId: {id}")));
     };

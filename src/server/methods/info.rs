@@ -11,7 +11,9 @@ pub fn channels_status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.only(&["probe", "timeoutMs"])?;
     p.bool("probe")?;
     p.int("timeoutMs", 0, i64::MAX)?;
-    Ok(crate::server::channels::status(&ctx.gw.runtime().loaded.resolved))
+    Ok(crate::server::channels::status(
+        &ctx.gw.runtime().loaded.resolved,
+    ))
 }
 
 fn split_model(r: &str) -> (String, String) {
@@ -30,7 +32,10 @@ pub fn models_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let cfg = &rt.loaded.config;
     let resolved = &rt.loaded.resolved;
     let mut refs: Vec<String> = vec![cfg.primary_model()];
-    if let Some(ModelSpec::Detailed { fallbacks: Some(f), .. }) = &cfg.agents.defaults.model {
+    if let Some(ModelSpec::Detailed {
+        fallbacks: Some(f), ..
+    }) = &cfg.agents.defaults.model
+    {
         refs.extend(f.iter().cloned());
     }
     for a in &cfg.agents.list {
@@ -38,7 +43,10 @@ pub fn models_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
             refs.extend(m.primary().map(str::to_string));
         }
     }
-    if let Some(allow) = resolved.pointer("/agents/defaults/models").and_then(Value::as_object) {
+    if let Some(allow) = resolved
+        .pointer("/agents/defaults/models")
+        .and_then(Value::as_object)
+    {
         refs.extend(allow.keys().cloned());
     }
     let mut out: Vec<Value> = vec![];
@@ -49,10 +57,20 @@ pub fn models_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
             out.push(json!({"id": model, "name": model, "provider": provider}));
         }
     }
-    if let Some(providers) = resolved.pointer("/models/providers").and_then(Value::as_object) {
+    if let Some(providers) = resolved
+        .pointer("/models/providers")
+        .and_then(Value::as_object)
+    {
         for (provider, def) in providers {
-            for m in def.get("models").and_then(Value::as_array).into_iter().flatten() {
-                let Some(id) = m.get("id").and_then(Value::as_str) else { continue };
+            for m in def
+                .get("models")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(id) = m.get("id").and_then(Value::as_str) else {
+                    continue;
+                };
                 if seen.insert(format!("{provider}/{id}")) {
                     let mut entry = json!({"id": id, "name": m.get("name").and_then(Value::as_str).unwrap_or(id), "provider": provider});
                     if let Some(cw) = m.get("contextWindow") {
@@ -91,14 +109,24 @@ pub fn agents_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
             })
             .collect()
     };
-    Ok(json!({"defaultId": cfg.default_agent_id(), "mainKey": "main", "scope": cfg.session_scope(), "agents": agents}))
+    Ok(
+        json!({"defaultId": cfg.default_agent_id(), "mainKey": "main", "scope": cfg.session_scope(), "agents": agents}),
+    )
 }
 
 /// Sessions from every agent's `sessions.json`, newest first (empty until agents run).
 pub fn sessions_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.only(&[
-        "limit", "activeMinutes", "includeGlobal", "includeUnknown", "includeDerivedTitles",
-        "includeLastMessage", "label", "spawnedBy", "agentId", "search",
+        "limit",
+        "activeMinutes",
+        "includeGlobal",
+        "includeUnknown",
+        "includeDerivedTitles",
+        "includeLastMessage",
+        "label",
+        "spawnedBy",
+        "agentId",
+        "search",
     ])?;
     let limit = p.int("limit", 1, 100_000)?.map(|l| l as usize);
     let active = p.int("activeMinutes", 1, i64::MAX)?;
@@ -109,12 +137,18 @@ pub fn sessions_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let gw = ctx.gw;
     let rt = gw.runtime();
     let cfg = &rt.loaded.config;
-    let ids: Vec<String> = cfg.agent_ids().into_iter().filter(|id| only_agent.as_ref().is_none_or(|o| o == id)).collect();
+    let ids: Vec<String> = cfg
+        .agent_ids()
+        .into_iter()
+        .filter(|id| only_agent.as_ref().is_none_or(|o| o == id))
+        .collect();
     let now = now_ms();
     let mut rows = vec![];
     for id in &ids {
         let path = gw.paths.sessions_store(id);
-        let Ok(Some(Value::Object(map))) = crate::fsutil::read_json(&path) else { continue };
+        let Ok(Some(Value::Object(map))) = crate::fsutil::read_json(&path) else {
+            continue;
+        };
         for (key, entry) in map {
             if (key == "global" && !include_global) || (key == "unknown" && !include_unknown) {
                 continue;
@@ -123,10 +157,21 @@ pub fn sessions_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
             if active.is_some_and(|m| now - updated > m * 60_000) {
                 continue;
             }
-            if search.as_ref().is_some_and(|s| !key.to_lowercase().contains(s)) {
+            if search
+                .as_ref()
+                .is_some_and(|s| !key.to_lowercase().contains(s))
+            {
                 continue;
             }
-            let kind = if key == "global" { "global" } else if key == "unknown" { "unknown" } else if key.contains(":group:") || key.contains(":channel:") { "group" } else { "direct" };
+            let kind = if key == "global" {
+                "global"
+            } else if key == "unknown" {
+                "unknown"
+            } else if key.contains(":group:") || key.contains(":channel:") {
+                "group"
+            } else {
+                "direct"
+            };
             let mut row = entry.as_object().cloned().unwrap_or_default();
             row.insert("key".into(), json!(key));
             row.insert("kind".into(), json!(kind));

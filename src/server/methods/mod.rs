@@ -18,7 +18,11 @@ pub struct Ctx<'a> {
     pub gw: &'a Arc<Gateway>,
 }
 
-pub async fn dispatch(ctx: &Ctx<'_>, method: &str, params: Option<Value>) -> Result<Value, RpcError> {
+pub async fn dispatch(
+    ctx: &Ctx<'_>,
+    method: &str,
+    params: Option<Value>,
+) -> Result<Value, RpcError> {
     let p = Params::new(method, params)?;
     match method {
         "health" => system::health(ctx, p).await,
@@ -54,9 +58,16 @@ impl Params {
         let map = match params {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(m)) => m,
-            Some(_) => return Err(RpcError::invalid(format!("invalid {method} params: at root: must be object"))),
+            Some(_) => {
+                return Err(RpcError::invalid(format!(
+                    "invalid {method} params: at root: must be object"
+                )));
+            }
         };
-        Ok(Params { method: method.to_string(), map })
+        Ok(Params {
+            method: method.to_string(),
+            map,
+        })
     }
 
     fn err(&self, detail: String) -> RpcError {
@@ -71,7 +82,11 @@ impl Params {
             .filter(|k| !allowed.contains(&k.as_str()))
             .map(|k| format!("at root: unexpected property '{k}'"))
             .collect();
-        if extra.is_empty() { Ok(()) } else { Err(self.err(extra.join("; "))) }
+        if extra.is_empty() {
+            Ok(())
+        } else {
+            Err(self.err(extra.join("; ")))
+        }
     }
 
     pub fn none(&self) -> Result<(), RpcError> {

@@ -48,12 +48,16 @@ pub fn status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let by_agent: Vec<Value> = ids
         .iter()
         .map(|id| {
-            let mut s = crate::server::health::session_store_summary(&gw.paths.sessions_store(id), 10);
+            let mut s =
+                crate::server::health::session_store_summary(&gw.paths.sessions_store(id), 10);
             s["agentId"] = json!(id);
             s
         })
         .collect();
-    let count: u64 = by_agent.iter().map(|a| a["count"].as_u64().unwrap_or(0)).sum();
+    let count: u64 = by_agent
+        .iter()
+        .map(|a| a["count"].as_u64().unwrap_or(0))
+        .sum();
     let mut recent: Vec<Value> = by_agent
         .iter()
         .flat_map(|a| a["recent"].as_array().cloned().unwrap_or_default())
@@ -61,7 +65,11 @@ pub fn status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     recent.sort_by_key(|r| std::cmp::Reverse(r["updatedAt"].as_i64().unwrap_or(0)));
     recent.truncate(10);
     let model = cfg.primary_model();
-    let model_name = model.split_once('/').map(|(_, m)| m).unwrap_or(&model).to_string();
+    let model_name = model
+        .split_once('/')
+        .map(|(_, m)| m)
+        .unwrap_or(&model)
+        .to_string();
     let reload = gw.reload.lock().map(|r| r.clone()).unwrap_or_default();
     let bind = gw.bind.get().cloned();
     Ok(json!({
@@ -102,7 +110,12 @@ pub fn status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
 
 pub fn presence(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.none()?;
-    let list = ctx.gw.presence.lock().unwrap_or_else(|p| p.into_inner()).list();
+    let list = ctx
+        .gw
+        .presence
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .list();
     Ok(Value::Array(list))
 }
 
@@ -112,7 +125,9 @@ pub async fn logs_tail(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let limit = p.int("limit", 1, 5000)?.unwrap_or(500) as usize;
     let max_bytes = p.int("maxBytes", 1, 1_000_000)?.unwrap_or(250_000) as u64;
     let Some(file) = ctx.gw.log_file.clone() else {
-        return Err(RpcError::unavailable("file logging is off for this gateway"));
+        return Err(RpcError::unavailable(
+            "file logging is off for this gateway",
+        ));
     };
     tokio::task::spawn_blocking(move || crate::logging::tail(&file, cursor, limit, max_bytes))
         .await

@@ -34,7 +34,13 @@ pub struct Parsed {
 const MAX_DEPTH: usize = 128;
 
 pub fn parse(text: &str) -> Result<Parsed, ParseError> {
-    let mut p = Parser { chars: text.chars().collect(), i: 0, line: 1, col: 1, positions: vec![] };
+    let mut p = Parser {
+        chars: text.chars().collect(),
+        i: 0,
+        line: 1,
+        col: 1,
+        positions: vec![],
+    };
     if p.peek() == Some('\u{feff}') {
         p.bump();
     }
@@ -42,9 +48,14 @@ pub fn parse(text: &str) -> Result<Parsed, ParseError> {
     let value = p.value("", 0)?;
     p.skip_ws()?;
     if let Some(c) = p.peek() {
-        return Err(p.err(format!("unexpected character {c:?} after the end of the document")));
+        return Err(p.err(format!(
+            "unexpected character {c:?} after the end of the document"
+        )));
     }
-    Ok(Parsed { value, positions: p.positions })
+    Ok(Parsed {
+        value,
+        positions: p.positions,
+    })
 }
 
 struct Parser {
@@ -60,7 +71,9 @@ fn is_line_break(c: char) -> bool {
 }
 
 fn is_ws(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\u{0b}' | '\u{0c}' | '\u{a0}' | '\u{feff}') || is_line_break(c) || c.is_whitespace()
+    matches!(c, ' ' | '\t' | '\u{0b}' | '\u{0c}' | '\u{a0}' | '\u{feff}')
+        || is_line_break(c)
+        || c.is_whitespace()
 }
 
 fn is_ident_start(c: char) -> bool {
@@ -72,7 +85,11 @@ fn is_ident_part(c: char) -> bool {
 }
 
 fn child(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 impl Parser {
@@ -85,7 +102,10 @@ impl Parser {
     }
 
     fn pos(&self) -> Pos {
-        Pos { line: self.line, col: self.col }
+        Pos {
+            line: self.line,
+            col: self.col,
+        }
     }
 
     fn bump(&mut self) -> Option<char> {
@@ -103,11 +123,19 @@ impl Parser {
     }
 
     fn err(&self, message: impl Into<String>) -> ParseError {
-        ParseError { line: self.line, col: self.col, message: message.into() }
+        ParseError {
+            line: self.line,
+            col: self.col,
+            message: message.into(),
+        }
     }
 
     fn err_at(&self, pos: Pos, message: impl Into<String>) -> ParseError {
-        ParseError { line: pos.line, col: pos.col, message: message.into() }
+        ParseError {
+            line: pos.line,
+            col: pos.col,
+            message: message.into(),
+        }
     }
 
     fn unexpected(&self) -> ParseError {
@@ -170,8 +198,13 @@ impl Parser {
                     "true" => Ok(Value::Bool(true)),
                     "false" => Ok(Value::Bool(false)),
                     "null" => Ok(Value::Null),
-                    "NaN" | "Infinity" => Err(self.err_at(start, "NaN and Infinity are not supported in this config")),
-                    _ => Err(self.err_at(start, format!("unexpected word {word:?} (strings need quotes)"))),
+                    "NaN" | "Infinity" => {
+                        Err(self.err_at(start, "NaN and Infinity are not supported in this config"))
+                    }
+                    _ => Err(self.err_at(
+                        start,
+                        format!("unexpected word {word:?} (strings need quotes)"),
+                    )),
                 }
             }
             _ => Err(self.unexpected()),
@@ -265,7 +298,10 @@ impl Parser {
     fn hex_digits(&mut self, n: usize) -> Result<u32, ParseError> {
         let mut v = 0u32;
         for _ in 0..n {
-            let d = self.peek().and_then(|c| c.to_digit(16)).ok_or_else(|| self.err("invalid hex escape"))?;
+            let d = self
+                .peek()
+                .and_then(|c| c.to_digit(16))
+                .ok_or_else(|| self.err("invalid hex escape"))?;
             self.bump();
             v = v * 16 + d;
         }
@@ -275,7 +311,10 @@ impl Parser {
     /// After `\u`: four hex digits, joining a surrogate pair when one follows.
     fn unicode_escape(&mut self) -> Result<char, ParseError> {
         let hi = self.hex_digits(4)?;
-        if (0xD800..0xDC00).contains(&hi) && self.peek() == Some('\\') && self.peek_at(1) == Some('u') {
+        if (0xD800..0xDC00).contains(&hi)
+            && self.peek() == Some('\\')
+            && self.peek_at(1) == Some('u')
+        {
             self.bump();
             self.bump();
             let lo = self.hex_digits(4)?;
@@ -290,7 +329,9 @@ impl Parser {
 
     fn string(&mut self) -> Result<String, ParseError> {
         let start = self.pos();
-        let Some(quote) = self.bump() else { return Err(self.unexpected()) };
+        let Some(quote) = self.bump() else {
+            return Err(self.unexpected());
+        };
         let mut s = String::new();
         loop {
             let Some(c) = self.peek() else {
@@ -330,7 +371,9 @@ impl Parser {
                     }
                 }
                 '\n' | '\u{2028}' | '\u{2029}' => {}
-                d if d.is_ascii_digit() => return Err(self.err("invalid escape: octal escapes are not allowed")),
+                d if d.is_ascii_digit() => {
+                    return Err(self.err("invalid escape: octal escapes are not allowed"));
+                }
                 other => s.push(other),
             }
         }
@@ -346,7 +389,9 @@ impl Parser {
         if self.peek().is_some_and(is_ident_start) {
             let word = self.identifier()?;
             return Err(match word.as_str() {
-                "Infinity" | "NaN" => self.err_at(start, "NaN and Infinity are not supported in this config"),
+                "Infinity" | "NaN" => {
+                    self.err_at(start, "NaN and Infinity are not supported in this config")
+                }
                 _ => self.err_at(start, format!("unexpected word {word:?}")),
             });
         }
@@ -358,7 +403,8 @@ impl Parser {
                 digits.push(c);
                 self.bump();
             }
-            let v = i64::from_str_radix(&digits, 16).map_err(|_| self.err_at(start, "invalid hexadecimal number"))?;
+            let v = i64::from_str_radix(&digits, 16)
+                .map_err(|_| self.err_at(start, "invalid hexadecimal number"))?;
             return Ok(Value::Number(Number::from(if neg { -v } else { v })));
         }
         let mut text = String::new();
@@ -423,8 +469,12 @@ impl Parser {
                 return Ok(Value::Number(v.into()));
             }
         }
-        let f: f64 = text.parse().map_err(|_| self.err_at(start, "invalid number"))?;
-        Number::from_f64(f).map(Value::Number).ok_or_else(|| self.err_at(start, "number out of range"))
+        let f: f64 = text
+            .parse()
+            .map_err(|_| self.err_at(start, "invalid number"))?;
+        Number::from_f64(f)
+            .map(Value::Number)
+            .ok_or_else(|| self.err_at(start, "number out of range"))
     }
 }
 
@@ -434,7 +484,11 @@ mod tests {
     use serde_json::json;
 
     fn pos_of(p: &Parsed, path: &str) -> (u32, u32) {
-        let (_, pos) = p.positions.iter().find(|(k, _)| k == path).unwrap_or_else(|| panic!("no {path}"));
+        let (_, pos) = p
+            .positions
+            .iter()
+            .find(|(k, _)| k == path)
+            .unwrap_or_else(|| panic!("no {path}"));
         (pos.line, pos.col)
     }
 
@@ -442,7 +496,10 @@ mod tests {
     fn realistic_config_with_positions() {
         let text = "// my config\n{\n  gateway: { port: 18789, auth: { token: 'abc', }, },\n  /* agents */ agents: { list: [ { id: \"main\", default: true }, ], },\n}\n";
         let p = parse(text).unwrap();
-        assert_eq!(p.value, json!({"gateway": {"port": 18789, "auth": {"token": "abc"}}, "agents": {"list": [{"id": "main", "default": true}]}}));
+        assert_eq!(
+            p.value,
+            json!({"gateway": {"port": 18789, "auth": {"token": "abc"}}, "agents": {"list": [{"id": "main", "default": true}]}})
+        );
         assert_eq!(pos_of(&p, "gateway"), (3, 3));
         assert_eq!(pos_of(&p, "gateway.port"), (3, 14));
         assert_eq!(pos_of(&p, "agents.list.0.id"), (4, 36));
@@ -457,7 +514,10 @@ mod tests {
         );
         assert_eq!(parse("\"\\ud83d\\ude00\"").unwrap().value, json!("😀"));
         assert_eq!(parse("\u{feff}{}").unwrap().value, json!({}));
-        assert_eq!(parse("18446744073709551615").unwrap().value, json!(18446744073709551615u64));
+        assert_eq!(
+            parse("18446744073709551615").unwrap().value,
+            json!(18446744073709551615u64)
+        );
     }
 
     #[test]
@@ -473,19 +533,43 @@ mod tests {
         let cases = [
             ("{a: 1,\n  b 2}", 2, 5, "expected ':' after key \"b\""),
             ("{a: 'x}", 1, 5, "unterminated string"),
-            ("{a: 1} x", 1, 8, "unexpected character 'x' after the end of the document"),
+            (
+                "{a: 1} x",
+                1,
+                8,
+                "unexpected character 'x' after the end of the document",
+            ),
             ("{\n/* never closed", 2, 1, "unterminated comment"),
             ("{a: 01}", 1, 5, "numbers cannot have leading zeros"),
-            ("{a: NaN}", 1, 5, "NaN and Infinity are not supported in this config"),
-            ("{a: -Infinity}", 1, 5, "NaN and Infinity are not supported in this config"),
-            ("{a: yes}", 1, 5, "unexpected word \"yes\" (strings need quotes)"),
+            (
+                "{a: NaN}",
+                1,
+                5,
+                "NaN and Infinity are not supported in this config",
+            ),
+            (
+                "{a: -Infinity}",
+                1,
+                5,
+                "NaN and Infinity are not supported in this config",
+            ),
+            (
+                "{a: yes}",
+                1,
+                5,
+                "unexpected word \"yes\" (strings need quotes)",
+            ),
             ("[1 2]", 1, 4, "expected ',' or ']', found '2'"),
             ("{a: 1", 1, 6, "unexpected end of input (missing '}')"),
             ("", 1, 1, "unexpected end of input"),
         ];
         for (text, line, col, msg) in cases {
             let e = parse(text).unwrap_err();
-            assert_eq!((e.line, e.col, e.message.as_str()), (line, col, msg), "{text:?}");
+            assert_eq!(
+                (e.line, e.col, e.message.as_str()),
+                (line, col, msg),
+                "{text:?}"
+            );
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert_eq!(parse(&deep).unwrap_err().message, "nesting too deep");
@@ -499,7 +583,11 @@ mod tests {
             r#""plain""#,
             "  {\"ws\" :\r\n 1 }  ",
         ] {
-            assert_eq!(parse(doc).unwrap().value, serde_json::from_str::<Value>(doc).unwrap(), "{doc}");
+            assert_eq!(
+                parse(doc).unwrap().value,
+                serde_json::from_str::<Value>(doc).unwrap(),
+                "{doc}"
+            );
         }
     }
 

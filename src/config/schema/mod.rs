@@ -43,13 +43,13 @@ fn schema() -> &'static Value {
 /// Validates a whole config (after includes and substitution).
 pub fn validate(root: &Value) -> Report {
     let mut report = Report::default();
-    if let Some(Value::Object(g)) = root.get("gateway") {
-        if g.contains_key("token") {
-            report.errors.push(Issue {
+    if let Some(Value::Object(g)) = root.get("gateway")
+        && g.contains_key("token")
+    {
+        report.errors.push(Issue {
                 path: "gateway.token".into(),
                 message: "unknown key \"token\" (this key is ignored by Clawdbot; use \"gateway.auth.token\")".into(),
             });
-        }
     }
     let mut issues = vec![];
     validate::check(schema(), root, "", &mut issues);

@@ -215,13 +215,13 @@ pub fn cross_field(root: &Value, errors: &mut Vec<Issue>) {
         let ids: Vec<String> = seen.keys().cloned().collect();
         if let Some(Value::Array(bindings)) = root.get("bindings") {
             for (i, b) in bindings.iter().enumerate() {
-                if let Some(agent) = b.get("agentId").and_then(Value::as_str) {
-                    if !ids.contains(&crate::config::model::normalize_agent_id(agent)) {
-                        errors.push(Issue {
-                            path: format!("bindings.{i}.agentId"),
-                            message: format!("Unknown agent id {agent:?} (not in agents.list)."),
-                        });
-                    }
+                if let Some(agent) = b.get("agentId").and_then(Value::as_str)
+                    && !ids.contains(&crate::config::model::normalize_agent_id(agent))
+                {
+                    errors.push(Issue {
+                        path: format!("bindings.{i}.agentId"),
+                        message: format!("Unknown agent id {agent:?} (not in agents.list)."),
+                    });
                 }
             }
         }

@@ -163,10 +163,10 @@ fn check_any_of(branches: &[Value], v: &Value, path: &str, out: &mut Vec<Issue>)
     let mut kinds: Vec<String> = vec![];
     for b in branches {
         let ts = types_of(b);
-        if ts.is_empty() {
-            if let Some(Value::Array(e)) = b.get("enum") {
-                kinds.extend(e.iter().map(show));
-            }
+        if ts.is_empty()
+            && let Some(Value::Array(e)) = b.get("enum")
+        {
+            kinds.extend(e.iter().map(show));
         }
         for t in ts {
             if !kinds.iter().any(|k| k == t) {

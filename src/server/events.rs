@@ -59,6 +59,11 @@ impl Bus {
         }));
     }
 
+    /// The last `seq` handed out: how many broadcasts happened so far.
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::SeqCst)
+    }
+
     pub fn receivers(&self) -> usize {
         self.tx.receiver_count()
     }

@@ -1,0 +1,172 @@
+//! Behaviour beyond the handshake: ticks, coalesced health, logs, devices CLI, help texts.
+
+mod common;
+
+use std::time::Duration;
+
+use clawdbot::server::ServerOptions;
+use common::proc::*;
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn ticks_carry_a_growing_global_seq() {
+    let gw = TestGateway::with(Setup {
+        opts: ServerOptions {
+            tick_interval: Duration::from_millis(30),
+            reload_poll: Duration::ZERO,
+            ..Default::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let mut ws = operator(&gw.url).await;
+    let mut seqs = vec![];
+    while seqs.len() < 3 {
+        let f = next(&mut ws).await.unwrap();
+        if f["event"] == "tick" {
+            assert!(f["payload"]["ts"].as_i64().unwrap() > 0);
+            seqs.push(f["seq"].as_u64().unwrap());
+        }
+    }
+    assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
+}
+
+/// The original re-broadcasts `health` to every client on every call (its collapse at
+/// 1000 clients); we answer from the cache and broadcast only when something changed.
+#[tokio::test]
+async fn health_calls_do_not_fan_out_to_every_client() {
+    let gw = TestGateway::start().await;
+    let _watchers = [operator(&gw.url).await, operator(&gw.url).await];
+    let mut caller = operator(&gw.url).await;
+    // Settle the refreshes the connects started (a probe rebuilds synchronously).
+    call(&mut caller, "p0", "health", json!({"probe": true})).await;
+    let before = gw.gw.bus.seq();
+    for i in 0..50 {
+        let r = call(&mut caller, &format!("h{i}"), "health", json!({})).await;
+        assert_eq!(r["payload"]["ok"], true);
+    }
+    call(&mut caller, "p1", "health", json!({"probe": true})).await;
+    let broadcasts = gw.gw.bus.seq() - before;
+    assert!(
+        broadcasts <= 1,
+        "{broadcasts} broadcasts for 50 health calls"
+    );
+}
+
+#[tokio::test]
+async fn logs_tail_serves_the_gateway_log_and_devices_cli_approves() {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cmd = command(root.path());
+    cmd.args(["gateway", "--port", &port.to_string(), "--token", TOKEN]);
+    let mut gw = Proc::spawn(cmd);
+    gw.wait_for("listening on");
+    let cli = |args: &[&str]| {
+        let mut c = command(root.path());
+        c.env("CLAWDBOT_GATEWAY_PORT", port.to_string())
+            .env("CLAWDBOT_GATEWAY_TOKEN", TOKEN)
+            .args(args);
+        run(c)
+    };
+    let (code, out, err) = cli(&[
+        "gateway",
+        "call",
+        "logs.tail",
+        "--params",
+        "{\"limit\": 50}",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lines: Vec<serde_json::Value> = v["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_str(l.as_str().unwrap()).unwrap())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["subsystem"] == "gateway"
+            && l["message"].as_str().unwrap().starts_with("listening on")),
+        "{lines:?}"
+    );
+    assert!(v["cursor"].as_u64().unwrap() > 0);
+
+    // A remote device asks to pair; the CLI lists and approves it.
+    let id = clawdbot::device::DeviceIdentity::generate();
+    let url = format!("ws://127.0.0.1:{port}");
+    let (mut ws, nonce) = open_with_host(&url, Some("gw.example.com")).await;
+    let mut p = base_params(Some(TOKEN));
+    sign(&mut p, &id, Some(&nonce), clawdbot::util::now_ms());
+    let r = connect(&mut ws, p).await;
+    let request_id = r["error"]["details"]["requestId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, out, _) = cli(&["devices", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&request_id) && out.contains("Approve with: clawdbot devices approve"),
+        "{out}"
+    );
+    let (code, out, _) = cli(&["devices", "approve", &request_id]);
+    assert_eq!(code, 0);
+    assert!(out.contains(id.device_id()), "{out}");
+    let (code, _, err) = cli(&["devices", "approve", &request_id]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown requestId"), "{err}");
+
+    let (code, out, err) = cli(&["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("Listen    127.0.0.1:{port} (bind loopback)")),
+        "{out}"
+    );
+    assert!(out.contains("Devices   2 paired · 0 pending"), "{out}");
+}
+
+#[test]
+fn nix_mode_is_announced_at_start() {
+    let root = tempfile::tempdir().unwrap();
+    let mut cmd = command(root.path());
+    cmd.env("CLAWDBOT_NIX_MODE", "1").args([
+        "gateway",
+        "--port",
+        &free_port().to_string(),
+        "--token",
+        "T",
+    ]);
+    let mut gw = Proc::spawn(cmd);
+    let line = gw.wait_for("running in Nix mode");
+    assert!(
+        line.ends_with(&format!(
+            "[gateway] running in Nix mode (config managed by Nix: {})",
+            state(root.path()).join("clawdbot.json").display()
+        )),
+        "{line}"
+    );
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    let root = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--help"],
+        vec!["gateway", "--help"],
+        vec!["gateway", "call", "--help"],
+        vec!["check-config", "--help"],
+        vec!["health", "--help"],
+        vec!["status", "--help"],
+        vec!["dashboard", "--help"],
+        vec!["devices", "--help"],
+        vec!["config", "--help"],
+    ] {
+        let mut c = command(root.path());
+        c.args(&args);
+        let (code, out, _) = run(c);
+        assert_eq!(code, 0, "{args:?}");
+        assert!(out.contains("Example"), "{args:?} has no example:\n{out}");
+    }
+    let mut c = command(root.path());
+    c.arg("--version");
+    assert_eq!(run(c).1.trim(), format!("clawdbot {}", clawdbot::VERSION));
+}

@@ -31,4 +31,15 @@ step "lint"
 cargo clippy --locked --all-targets -- -D warnings
 
 step "tests"
-cargo test --locked
+# lib, binary and integration tests (benches are run by `cargo bench`, see BENCHMARKS.md).
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+set +e
+cargo test --locked --lib --bins --tests 2>&1 | tee "$out"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) s += $(i - 1)} END {print s + 0}' "$out")
+failed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^failed;?$/) s += $(i - 1)} END {print s + 0}' "$out")
+echo
+echo "tests: ${passed} passed, ${failed} failed"
+exit "$status"

@@ -132,7 +132,7 @@ impl Client {
     }
 
     async fn connect_inner(t: &Target, mode: &str) -> Result<Client, ClientError> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(t.url.as_str())
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(t.url.as_str(), None, true)
             .await
             .map_err(|e| ClientError::Unreachable {
                 url: t.url.clone(),

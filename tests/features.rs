@@ -170,3 +170,43 @@ fn every_command_has_help_with_an_example() {
     c.arg("--version");
     assert_eq!(run(c).1.trim(), format!("clawdbot {}", clawdbot::VERSION));
 }
+
+/// A client that stops reading is closed as a slow consumer instead of growing the
+/// gateway's memory without bound.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
+    let gw = TestGateway::start().await;
+    let mut ws = operator(&gw.url).await;
+    let blob = "x".repeat(16 * 1024);
+    // Far more than the socket buffers and the event queue hold, while the client reads nothing.
+    for i in 0..4000 {
+        gw.gw
+            .bus
+            .send("heartbeat", json!({"i": i, "pad": blob}), None, false);
+        if i % 256 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let mut received = 0;
+    let (code, reason) = loop {
+        match tokio::time::timeout(
+            Duration::from_secs(10),
+            futures_util::StreamExt::next(&mut ws),
+        )
+        .await
+        .expect("progress")
+        {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(_))) => received += 1,
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(f)))) => {
+                break (u16::from(f.code), f.reason.to_string());
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break (1006, String::new()),
+        }
+    };
+    assert!(
+        received < 4000,
+        "every event was delivered; no back-pressure happened"
+    );
+    assert_eq!((code, reason.as_str()), (1008, "slow consumer"));
+}

@@ -335,6 +335,9 @@ fn start(args: RunArgs, profile: Option<&str>) -> ExitCode {
         for w in pairing_warnings {
             tracing::warn!(target: "gateway", "{w}");
         }
+        if let Some(raw) = &gw.notifier.unsupported {
+            tracing::warn!(target: "gateway", "NOTIFY_SOCKET={raw:?} has a form this gateway cannot use (only absolute paths and @abstract names); systemd will not see readiness");
+        }
         let _ = gw.bind.set(BindInfo { mode: plan.bind.as_str().into(), host: plan.host.clone(), port: plan.port });
         if nix.enabled {
             tracing::info!(target: "gateway", "running in Nix mode (config managed by Nix: {})", paths.config_path.display());

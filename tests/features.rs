@@ -210,3 +210,51 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
     );
     assert_eq!((code, reason.as_str()), (1008, "slow consumer"));
 }
+
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let status = buf.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[tokio::test]
+async fn health_and_readiness_probes_need_no_auth_and_leak_nothing() {
+    let gw = TestGateway::start().await;
+    let port = gw.port;
+    let (live, ready, index, missing) = tokio::task::spawn_blocking(move || {
+        (
+            http_get(port, "/healthz"),
+            http_get(port, "/readyz"),
+            http_get(port, "/"),
+            http_get(port, "/nope"),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(live.0, 200);
+    let v: serde_json::Value = serde_json::from_str(&live.1).unwrap();
+    assert_eq!(
+        (v["ok"].clone(), v["status"].clone()),
+        (json!(true), json!("live"))
+    );
+    assert_eq!(ready.0, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ready.1).unwrap(),
+        json!({"ready": true, "phase": "ready"})
+    );
+    assert_eq!(index.0, 200);
+    assert!(index.1.contains("Clawdbot Gateway"));
+    assert_eq!(missing.0, 404);
+    for body in [&live.1, &ready.1, &index.1] {
+        assert!(!body.contains(TOKEN));
+    }
+}

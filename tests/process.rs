@@ -340,6 +340,7 @@ fn client_commands_fail_with_one_clear_line_when_unreachable() {
     let (code, out, err) = run(c);
     assert_eq!(code, 1);
     assert!(out.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
     let first = err.lines().next().unwrap();
     assert!(
         first.starts_with("Health check failed: gateway not reachable at ws://127.0.0.1:"),

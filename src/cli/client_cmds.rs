@@ -59,13 +59,18 @@ pub enum DevicesCommand {
     Reject { request_id: String },
 }
 
+/// One clear line; for anything but "not reachable" (whose line already names the URL) a
+/// second line says which gateway and config were used, as the original does.
 fn failed(what: &str, e: client::ClientError, t: &Target) -> ExitCode {
-    eprintln!(
-        "{what} failed: {e}\nGateway target: {} ({})\nConfig: {}",
-        t.url,
-        t.source,
-        t.config_path.display()
-    );
+    eprintln!("{what} failed: {e}");
+    if !matches!(e, client::ClientError::Unreachable { .. }) {
+        eprintln!(
+            "Gateway target: {} ({}) · Config: {}",
+            t.url,
+            t.source,
+            t.config_path.display()
+        );
+    }
     ExitCode::FAILURE
 }
 

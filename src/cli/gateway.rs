@@ -339,6 +339,10 @@ fn start(args: RunArgs, profile: Option<&str>) -> ExitCode {
             tracing::warn!(target: "gateway", "NOTIFY_SOCKET={raw:?} has a form this gateway cannot use (only absolute paths and @abstract names); systemd will not see readiness");
         }
         let _ = gw.bind.set(BindInfo { mode: plan.bind.as_str().into(), host: plan.host.clone(), port: plan.port });
+        let signals = match Signals::install() {
+            Ok(s) => s,
+            Err(e) => return fail(format!("cannot install signal handlers: {e}")),
+        };
         if nix.enabled {
             tracing::info!(target: "gateway", "running in Nix mode (config managed by Nix: {})", paths.config_path.display());
         }
@@ -347,7 +351,7 @@ fn start(args: RunArgs, profile: Option<&str>) -> ExitCode {
         if let Some(d) = &log_dir {
             tracing::info!(target: "gateway", "log file: {}", crate::logging::current_file(d).display());
         }
-        let shutdown = signals(gw.clone());
+        let shutdown = signals.run(gw.clone());
         let gw2 = gw.clone();
         let serving = tokio::spawn(crate::server::serve(listener, gw2, shutdown));
         gw.notifier.ready(&gw.status_line("ready")).ok();
@@ -367,27 +371,37 @@ fn cfg_model(l: &crate::config::Loaded) -> String {
     l.config.primary_model()
 }
 
-/// Resolves on SIGTERM/SIGINT; SIGHUP reloads the config in place.
-async fn signals(gw: Arc<Gateway>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!(target: "gateway", "cannot install signal handlers");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!(target: "gateway", "received SIGTERM; shutting down"); return; }
-            _ = int.recv() => { tracing::info!(target: "gateway", "received SIGINT; shutting down"); return; }
-            _ = hup.recv() => {
-                tracing::info!(target: "gateway", "received SIGHUP; reloading config");
-                let g = gw.clone();
-                let _ = tokio::task::spawn_blocking(move || g.reload_config("SIGHUP")).await;
+/// Signal streams, registered before the gateway says it is listening, so a SIGHUP or
+/// SIGTERM that arrives right after can never hit the default action (terminate).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Resolves on SIGTERM/SIGINT; SIGHUP reloads the config in place.
+    async fn run(mut self, gw: Arc<Gateway>) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => { tracing::info!(target: "gateway", "received SIGTERM; shutting down"); return; }
+                _ = self.int.recv() => { tracing::info!(target: "gateway", "received SIGINT; shutting down"); return; }
+                _ = self.hup.recv() => {
+                    tracing::info!(target: "gateway", "received SIGHUP; reloading config");
+                    let g = gw.clone();
+                    let _ = tokio::task::spawn_blocking(move || g.reload_config("SIGHUP")).await;
+                }
+                _ = gw.cancel.cancelled() => return,
             }
-            _ = gw.cancel.cancelled() => return,
         }
     }
 }

@@ -24,6 +24,29 @@ else
   echo "note: $ref_setup not found; the compatibility test will be skipped"
 fi
 
+# Nix tooling: Debian's nix-bin (Nix 2.8) evaluates, nixfmt_rs and deadnix lint.
+if ! command -v nix-instantiate >/dev/null; then
+  step "install nix-bin (apt)"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq nix-bin >/dev/null
+fi
+for tool in nixfmt:nixfmt_rs deadnix:deadnix; do
+  if ! command -v "${tool%%:*}" >/dev/null; then
+    step "install ${tool#*:} (crates.io)"
+    cargo install --locked --quiet "${tool#*:}"
+  fi
+done
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step "nix (tier A always, tier B with tools/export-inputs.sh checkouts)"
+nix_out="$(mktemp)"
+set +e
+tests/nix/run.sh | tee "$nix_out"
+nix_status=${PIPESTATUS[0]}
+set -e
+read -r nix_pass nix_fail nix_skip < <(awk '/^nix: / {print $2, $4, $6}' "$nix_out")
+rm -f "$nix_out"
+
 step "format"
 cargo fmt --check
 
@@ -41,5 +64,5 @@ set -e
 passed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) s += $(i - 1)} END {print s + 0}' "$out")
 failed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^failed;?$/) s += $(i - 1)} END {print s + 0}' "$out")
 echo
-echo "tests: ${passed} passed, ${failed} failed"
-exit "$status"
+echo "tests: $((passed + ${nix_pass:-0})) passed, $((failed + ${nix_fail:-1})) failed, ${nix_skip:-0} skipped"
+[ "$status" -eq 0 ] && [ "$nix_status" -eq 0 ]

@@ -1,0 +1,134 @@
+# services.clawdbot for Home Manager: a systemd user service on Linux, a launchd agent on
+# macOS, and the `clawdbot` CLI on PATH pointed at the same config and state (so its
+# mutating commands answer with the Nix option to change).
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.services.clawdbot;
+  clib = import ../nix/lib.nix;
+  json = pkgs.formats.json { };
+  common = import ./options.nix { inherit lib pkgs json; };
+  unit = "clawdbot-gateway";
+  isDarwin = pkgs.stdenv.hostPlatform.isDarwin;
+  settings = clib.stripNulls (clib.withSecretFiles cfg.settings toString cfg.secrets);
+  configFile = import ./checked-config.nix {
+    inherit pkgs settings;
+    inherit (cfg) package configFile;
+  };
+  environment = clib.serviceEnvironment {
+    inherit (cfg) stateDir logLevel;
+    configPath = "${configFile}";
+  };
+  args = [
+    (lib.getExe cfg.package)
+    "gateway"
+  ]
+  ++ cfg.extraArgs;
+  logDir = "${config.home.homeDirectory}/Library/Logs/clawdbot";
+in
+{
+  imports = [
+    (lib.mkRenamedOptionModule
+      [
+        "programs"
+        "clawdbot"
+      ]
+      [
+        "services"
+        "clawdbot"
+      ]
+    )
+  ];
+
+  options.services.clawdbot = {
+    enable = lib.mkEnableOption "the clawdbot gateway (a personal AI assistant daemon)";
+    inherit (common)
+      package
+      settings
+      configFile
+      secrets
+      environmentFile
+      extraPackages
+      logLevel
+      extraArgs
+      ;
+    stateDir = lib.mkOption {
+      type = lib.types.str;
+      default = "${config.home.homeDirectory}/.clawdbot";
+      defaultText = lib.literalExpression ''"''${config.home.homeDirectory}/.clawdbot"'';
+      description = "Runtime state (devices, sessions, logs, the generated token).";
+    };
+  };
+
+  config = lib.mkIf cfg.enable (
+    lib.mkMerge [
+      {
+        assertions = [
+          {
+            assertion = lib.all (p: !clib.isStorePath p) (lib.attrValues cfg.secrets);
+            message = "services.clawdbot.secrets: a secret file is inside /nix/store, which is world-readable; point it at a file outside the store.";
+          }
+          {
+            assertion = clib.inlineSecrets cfg.settings == [ ];
+            message = "services.clawdbot.settings contains inline secrets (${lib.concatStringsSep ", " (clib.inlineSecrets cfg.settings)}); use services.clawdbot.secrets instead.";
+          }
+        ];
+        home.packages = [ cfg.package ];
+        home.sessionVariables = environment;
+      }
+      (lib.mkIf (!isDarwin) {
+        systemd.user.services.${unit} = {
+          Unit = {
+            Description = "clawdbot gateway";
+            After = [ "network-online.target" ];
+            X-Restart-Triggers = [ "${configFile}" ];
+          };
+          Service = {
+            Type = "notify";
+            NotifyAccess = "main";
+            ExecStart = lib.escapeShellArgs args;
+            ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+            Restart = "on-failure";
+            RestartSec = 2;
+            WatchdogSec = 30;
+            TimeoutStopSec = 15;
+            Environment = lib.mapAttrsToList (k: v: "${k}=${v}") (
+              environment // { PATH = lib.makeBinPath (cfg.extraPackages ++ [ cfg.package ]); }
+            );
+            EnvironmentFile = lib.mkIf (cfg.environmentFile != null) "${cfg.environmentFile}";
+            UMask = "0077";
+            NoNewPrivileges = true;
+            LockPersonality = true;
+            RestrictRealtime = true;
+            RestrictSUIDSGID = true;
+            SystemCallArchitectures = "native";
+          };
+          Install.WantedBy = [ "default.target" ];
+        };
+      })
+      (lib.mkIf isDarwin {
+        launchd.agents.${unit} = {
+          enable = true;
+          config = {
+            ProgramArguments = args;
+            RunAtLoad = true;
+            KeepAlive = true;
+            ProcessType = "Background";
+            EnvironmentVariables = environment // {
+              PATH = lib.makeBinPath (cfg.extraPackages ++ [ cfg.package ]) + ":/usr/bin:/bin";
+            };
+            StandardOutPath = "${logDir}/gateway.log";
+            StandardErrorPath = "${logDir}/gateway.err.log";
+          };
+        };
+        home.activation.clawdbotLogDir = lib.hm.dag.entryAfter [ "writeBoundary" ] ''
+          run mkdir -p ${lib.escapeShellArg logDir}
+        '';
+      })
+    ]
+  );
+}

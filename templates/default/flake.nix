@@ -1,0 +1,38 @@
+{
+  description = "A personal clawdbot assistant on a laptop (Home Manager)";
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixpkgs-unstable";
+    home-manager = {
+      url = "github:nix-community/home-manager";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+    clawdbot = {
+      url = "github:clawdbot/clawdbot-rs";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+  };
+
+  outputs =
+    {
+      nixpkgs,
+      home-manager,
+      clawdbot,
+      ...
+    }:
+    {
+      # Replace "me" and the system with yours, then: home-manager switch --flake .#me
+      homeConfigurations.me = home-manager.lib.homeManagerConfiguration {
+        pkgs = nixpkgs.legacyPackages.x86_64-linux;
+        modules = [
+          clawdbot.homeManagerModules.default
+          ./clawdbot.nix
+          {
+            home.username = "me";
+            home.homeDirectory = "/home/me";
+            home.stateVersion = "26.05";
+          }
+        ];
+      };
+    };
+}

@@ -1,7 +1,13 @@
 # Tier B: the NixOS module in the real module system (nixpkgs.lib), via our harness.
-{ lib, ... }:
+# `artifacts` are built with nix-build (tests/nix/run.sh): the unit file, and probes of
+# the build-time config check run by the real gateway binary (`gatewayBin`).
+{
+  lib,
+  gatewayBin ? null,
+  ...
+}:
 let
-  h = import ./harness/nixos.nix { inherit lib; };
+  h = import ./harness/nixos.nix { inherit lib gatewayBin; };
   enabled =
     extra:
     h.checked [
@@ -14,8 +20,36 @@ let
     ];
   svc = extra: (enabled extra).systemd.services.clawdbot-gateway;
   sc = extra: (svc extra).serviceConfig;
+  serverConfig = {
+    services.clawdbot = {
+      enable = true;
+      secrets.gateway-token = "/run/keys/clawdbot-token";
+      settings.gateway.bind = "lan";
+      settings.agents.list = [ { id = "main"; } ];
+    };
+  };
+  # A file that depends on the checked config: building it runs `clawdbot check-config`.
+  probe =
+    settings:
+    h.pkgs.writeText "config-probe"
+      (h.checked [
+        {
+          services.clawdbot = {
+            enable = true;
+            inherit settings;
+          };
+        }
+      ]).systemd.services.clawdbot-gateway.environment.CLAWDBOT_CONFIG_PATH;
 in
 {
+  artifacts = {
+    unit = h.pkgs.writeText "clawdbot-gateway.service" (
+      h.render (h.checked [ serverConfig ]).systemd.services.clawdbot-gateway
+    );
+    goodConfig = probe { agents.list = [ { id = "main"; } ]; };
+    badConfig = probe { gateway.prot = 1; };
+  };
+
   cases = {
     disabledDefinesNothing = {
       actual =

@@ -47,13 +47,31 @@ step "lib helpers are exported" flake_is lib 'l: l.isPublicBind "lan"'
 if [ -d "$inputs/nixpkgs-lib/lib" ]; then
   lib=(--arg lib "import $inputs/nixpkgs-lib/lib")
   step "NixOS module (tests/nix/nixos-tests.nix)" tests/nix/run-cases.sh tests/nix/nixos-tests.nix "${lib[@]}"
+  # Artifacts are built with the real gateway binary, so the build-time config check runs.
+  bin="${CLAWDBOT_BIN:-}"
+  if [ -z "$bin" ]; then
+    cargo build --locked --quiet && bin="$PWD/target/debug/clawdbot"
+  fi
+  build() { nix-build --option substituters '' --no-out-link "${lib[@]}" --argstr gatewayBin "$bin" tests/nix/nixos-tests.nix -A "artifacts.$1"; }
+  unit_ok() { local u; u=$(build unit) && tests/nix/check-unit.sh "$u" 20; }
+  step "NixOS unit: systemd-analyze verify clean, security exposure <= 2.0" unit_ok
+  step "NixOS: a valid config passes the build-time check-config" build goodConfig
+  bad_fails() {
+    local out
+    if out=$(build badConfig 2>&1); then
+      echo "a config with gateway.prot built; the check did not run"
+      return 1
+    fi
+    grep -F 'gateway.prot: unknown key "prot" (did you mean "port"?)' <<<"$out" >/dev/null || { echo "$out" | tail -20; return 1; }
+  }
+  step "NixOS: an invalid config fails the build with the key path" bad_fails
   if [ -d "$inputs/crane/lib" ]; then
     step "crane source filter keeps what the build reads" tests/nix/run-cases.sh tests/nix/crane-tests.nix "${lib[@]}" --argstr crane "$inputs/crane" --argstr tracked "$(git ls-files)"
   else
     skip "crane source filter (no $inputs/crane)"
   fi
 else
-  skip "tier B: module evaluation (no $inputs; see tools/export-inputs.sh)"
+  skip "tier B: module evaluation (no $inputs; see ../shared/nix/tools/export-inputs.sh)"
 fi
 
 echo

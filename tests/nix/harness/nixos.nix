@@ -1,7 +1,10 @@
 # Evaluates our NixOS module with the real module system (nixpkgs.lib) and the stand-ins.
-{ lib }:
+{
+  lib,
+  gatewayBin ? null,
+}:
 let
-  pkgs = import ./pkgs.nix { inherit lib; };
+  pkgs = import ./pkgs.nix { inherit lib gatewayBin; };
   eval =
     modules:
     lib.evalModules {
@@ -23,7 +26,36 @@ let
       config
     else
       throw "Failed assertions:\n${lib.concatMapStrings (m: "- ${m}\n") failed}";
+  # Renders a systemd.services value as a unit file (lists as repeated keys, as NixOS
+  # does), so systemd-analyze can check it.
+  render =
+    s:
+    let
+      value = v: if builtins.isBool v then lib.boolToString v else toString v;
+      lines = k: v: if builtins.isList v then map (x: "${k}=${value x}") v else [ "${k}=${value v}" ];
+      keys = attrs: lib.concatStringsSep "\n" (lib.flatten (lib.mapAttrsToList lines attrs));
+    in
+    ''
+      [Unit]
+      Description=${s.description}
+      ${keys {
+        After = s.after;
+        Wants = s.wants;
+      }}
+
+      [Service]
+      ${lib.concatStringsSep "\n" (lib.mapAttrsToList (k: v: "Environment=\"${k}=${v}\"") s.environment)}
+      ${keys s.serviceConfig}
+
+      [Install]
+      ${keys { WantedBy = s.wantedBy; }}
+    '';
 in
 {
-  inherit pkgs eval checked;
+  inherit
+    pkgs
+    eval
+    checked
+    render
+    ;
 }

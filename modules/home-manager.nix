@@ -44,18 +44,7 @@ in
     )
   ];
 
-  options.services.clawdbot = {
-    enable = lib.mkEnableOption "the clawdbot gateway (a personal AI assistant daemon)";
-    inherit (common)
-      package
-      settings
-      configFile
-      secrets
-      environmentFile
-      extraPackages
-      logLevel
-      extraArgs
-      ;
+  options.services.clawdbot = common // {
     stateDir = lib.mkOption {
       type = lib.types.str;
       default = "${config.home.homeDirectory}/.clawdbot";
@@ -67,16 +56,7 @@ in
   config = lib.mkIf cfg.enable (
     lib.mkMerge [
       {
-        assertions = [
-          {
-            assertion = lib.all (p: !clib.isStorePath p) (lib.attrValues cfg.secrets);
-            message = "services.clawdbot.secrets: a secret file is inside /nix/store, which is world-readable; point it at a file outside the store.";
-          }
-          {
-            assertion = clib.inlineSecrets cfg.settings == [ ];
-            message = "services.clawdbot.settings contains inline secrets (${lib.concatStringsSep ", " (clib.inlineSecrets cfg.settings)}); use services.clawdbot.secrets instead.";
-          }
-        ];
+        assertions = clib.secretAssertions cfg;
         home.packages = [ cfg.package ];
         home.sessionVariables = environment;
       }

@@ -33,20 +33,7 @@ let
     || cfg.environmentFile != null;
 in
 {
-  options.services.clawdbot = {
-    enable = lib.mkEnableOption "the clawdbot gateway (a personal AI assistant daemon)";
-
-    inherit (common)
-      package
-      settings
-      configFile
-      secrets
-      environmentFile
-      extraPackages
-      logLevel
-      extraArgs
-      ;
-
+  options.services.clawdbot = common // {
     stateDir = lib.mkOption {
       type = lib.types.str;
       default = "/var/lib/clawdbot";
@@ -74,15 +61,7 @@ in
   };
 
   config = lib.mkIf cfg.enable {
-    assertions = [
-      {
-        assertion = lib.all (p: !clib.isStorePath p) (lib.attrValues cfg.secrets);
-        message = "services.clawdbot.secrets: a secret file is inside /nix/store, which is world-readable; point it at a file outside the store (agenix, sops-nix, or /run/keys).";
-      }
-      {
-        assertion = clib.inlineSecrets cfg.settings == [ ];
-        message = "services.clawdbot.settings contains inline secrets (${lib.concatStringsSep ", " (clib.inlineSecrets cfg.settings)}); they would be copied into the world-readable store. Use services.clawdbot.secrets instead.";
-      }
+    assertions = clib.secretAssertions cfg ++ [
       {
         assertion = !(clib.isPublicBind cfg.settings.gateway.bind) || hasAuth;
         message = "services.clawdbot.settings.gateway.bind = \"${cfg.settings.gateway.bind}\" exposes the gateway beyond loopback without auth; set services.clawdbot.secrets.gateway-token (or gateway-password).";

@@ -5,6 +5,8 @@
   json,
 }:
 {
+  enable = lib.mkEnableOption "the clawdbot gateway (a personal AI assistant daemon)";
+
   package = lib.mkOption {
     type = lib.types.package;
     default = pkgs.clawdbot;

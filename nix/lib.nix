@@ -131,6 +131,18 @@ rec {
     }
     // (if logLevel == null then { } else { CLAWDBOT_LOG = logLevel; });
 
+  # Assertions both modules make: secrets are files outside the store, never inline.
+  secretAssertions = cfg: [
+    {
+      assertion = builtins.all (p: !isStorePath p) (builtins.attrValues cfg.secrets);
+      message = "services.clawdbot.secrets: a secret file is inside /nix/store, which is world-readable; point it at a file outside the store (agenix, sops-nix, /run/keys or ~/.secrets).";
+    }
+    {
+      assertion = inlineSecrets cfg.settings == [ ];
+      message = "services.clawdbot.settings contains inline secrets (${builtins.concatStringsSep ", " (inlineSecrets cfg.settings)}); they would be copied into the world-readable store. Use services.clawdbot.secrets instead.";
+    }
+  ];
+
   # Is this bind reachable from other machines?
   isPublicBind = bind: bind != null && bind != "loopback";
 }

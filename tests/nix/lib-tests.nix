@@ -92,6 +92,27 @@ in
         false
       ];
     };
+    secretAssertions = {
+      actual =
+        map (a: a.assertion) (
+          clib.secretAssertions {
+            secrets.t = "/nix/store/x-token";
+            settings.gateway.auth.token = "inline";
+          }
+        )
+        ++ map (a: a.assertion) (
+          clib.secretAssertions {
+            secrets.t = "/run/agenix/t";
+            settings.gateway.port = 1;
+          }
+        );
+      expected = [
+        false
+        false
+        true
+        true
+      ];
+    };
     missingAttrIsAnError = {
       actual = clib.noSuchHelper;
       expectedError = "attribute 'noSuchHelper' missing";

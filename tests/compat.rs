@@ -47,6 +47,13 @@ impl Original {
             .current_dir(self.home.path());
         c
     }
+
+    /// Runs the original CLI with `args`; returns (exit code, stdout, stderr).
+    fn run(&self, port: u16, token: &str, args: &[&str]) -> (i32, String, String) {
+        let mut c = self.command(port, token);
+        c.args(args);
+        run(c)
+    }
 }
 
 #[test]
@@ -78,11 +85,7 @@ fn the_original_cli_talks_to_our_gateway() {
     let state_dir = state(root.path());
 
     // clawdbot health
-    let (code, out, err) = run({
-        let mut c = orig.command(port, token);
-        c.arg("health");
-        c
-    });
+    let (code, out, err) = orig.run(port, token, &["health"]);
     assert_eq!(code, 0, "health failed:\n{out}\n{err}");
     assert!(out.contains("Agents: main (default)"), "{out}");
     assert!(out.contains("Heartbeat interval: 30m (main)"), "{out}");
@@ -97,47 +100,35 @@ fn the_original_cli_talks_to_our_gateway() {
     );
 
     // clawdbot health --json: our HealthSummary, as the original prints it
-    let (code, out, err) = run({
-        let mut c = orig.command(port, token);
-        c.args(["health", "--json"]);
-        c
-    });
+    let (code, out, err) = orig.run(port, token, &["health", "--json"]);
     assert_eq!(code, 0, "health --json failed:\n{err}");
     let h: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(h["ok"], true);
     assert_eq!(h["agents"][0]["heartbeat"]["everyMs"], 1_800_000);
 
     // clawdbot status: the gateway is reachable and its self-presence is found
-    let (code, out, err) = run({
-        let mut c = orig.command(port, token);
-        c.args(["status", "--json"]);
-        c
-    });
+    let (code, out, err) = orig.run(port, token, &["status", "--json"]);
     assert_eq!(code, 0, "status failed:\n{err}");
     let s: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(s["gateway"]["reachable"], true, "{}", s["gateway"]);
     assert_eq!(s["gateway"]["self"]["version"], clawdbot::VERSION);
-    let (code, out, err) = run({
-        let mut c = orig.command(port, token);
-        c.arg("status");
-        c
-    });
+    let (code, out, err) = orig.run(port, token, &["status"]);
     assert_eq!(code, 0, "status failed:\n{err}");
     assert!(out.contains("reachable"), "{out}");
 
     // clawdbot gateway call health --url ...
-    let (code, out, err) = run({
-        let mut c = orig.command(port, token);
-        c.args([
+    let (code, out, err) = orig.run(
+        port,
+        token,
+        &[
             "gateway",
             "call",
             "health",
             "--url",
             &format!("ws://127.0.0.1:{port}"),
             "--json",
-        ]);
-        c
-    });
+        ],
+    );
     assert_eq!(code, 0, "gateway call failed:\n{err}");
     let h: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(h["defaultAgentId"], "main");
@@ -148,17 +139,17 @@ fn the_original_cli_talks_to_our_gateway() {
         path: orig.path.clone(),
         home: tempfile::tempdir().unwrap(),
     };
-    let (code, _, err) = run({
-        let mut c = fresh.command(port, "wrong");
-        c.args([
+    let (code, _, err) = fresh.run(
+        port,
+        "wrong",
+        &[
             "gateway",
             "call",
             "health",
             "--url",
             &format!("ws://127.0.0.1:{port}"),
-        ]);
-        c
-    });
+        ],
+    );
     assert_ne!(code, 0);
     assert!(
         err.contains("gateway token mismatch") || err.contains("unauthorized"),

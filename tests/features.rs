@@ -57,11 +57,7 @@ async fn health_calls_do_not_fan_out_to_every_client() {
 #[tokio::test]
 async fn logs_tail_serves_the_gateway_log_and_devices_cli_approves() {
     let root = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut cmd = command(root.path());
-    cmd.args(["gateway", "--port", &port.to_string(), "--token", TOKEN]);
-    let mut gw = Proc::spawn(cmd);
-    gw.wait_for("listening on");
+    let (_gw, port) = start_gateway(root.path(), TOKEN, &[]);
     let cli = |args: &[&str]| {
         let mut c = command(root.path());
         c.env("CLAWDBOT_GATEWAY_PORT", port.to_string())

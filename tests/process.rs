@@ -175,11 +175,7 @@ async fn second_gateway_on_the_same_config_fails_fast_and_kill_9_leaves_no_stale
 #[tokio::test]
 async fn sigterm_closes_clients_with_1012_and_exits_0() {
     let root = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut cmd = command(root.path());
-    cmd.args(["gateway", "--port", &port.to_string(), "--token", TOKEN]);
-    let mut gw = Proc::spawn(cmd);
-    gw.wait_for("listening on");
+    let (mut gw, port) = start_gateway(root.path(), TOKEN, &[]);
     let mut ws = operator(&format!("ws://127.0.0.1:{port}")).await;
     gw.signal("TERM");
     let mut saw = false;
@@ -202,11 +198,7 @@ async fn sighup_reloads_a_valid_config_and_keeps_the_old_one_when_invalid() {
     let root = tempfile::tempdir().unwrap();
     let cfg = state(root.path()).join("clawdbot.json");
     write(&cfg, r#"{ "agents": { "list": [ { "id": "main" } ] } }"#);
-    let port = free_port();
-    let mut cmd = command(root.path());
-    cmd.args(["gateway", "--port", &port.to_string(), "--token", TOKEN]);
-    let mut gw = Proc::spawn(cmd);
-    gw.wait_for("listening on");
+    let (mut gw, port) = start_gateway(root.path(), TOKEN, &[]);
     let url = format!("ws://127.0.0.1:{port}");
 
     write(
@@ -255,11 +247,7 @@ async fn config_file_change_is_picked_up_without_a_signal() {
     let link = state(root.path()).join("clawdbot.json");
     std::fs::create_dir_all(state(root.path())).unwrap();
     std::os::unix::fs::symlink(cfg_dir.join("gen1.json"), &link).unwrap();
-    let port = free_port();
-    let mut cmd = command(root.path());
-    cmd.args(["gateway", "--port", &port.to_string(), "--token", TOKEN]);
-    let mut gw = Proc::spawn(cmd);
-    gw.wait_for("listening on");
+    let (mut gw, port) = start_gateway(root.path(), TOKEN, &[]);
     let tmp = state(root.path()).join("clawdbot.json.new");
     std::os::unix::fs::symlink(cfg_dir.join("gen2.json"), &tmp).unwrap();
     std::fs::rename(&tmp, &link).unwrap();

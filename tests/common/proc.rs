@@ -143,6 +143,18 @@ pub fn run(mut cmd: Command) -> (i32, String, String) {
     )
 }
 
+/// Starts `clawdbot gateway --port <free> --token <token> [extra…]` under `root` and
+/// waits until it listens; returns the process and the port.
+pub fn start_gateway(root: &Path, token: &str, extra: &[&str]) -> (Proc, u16) {
+    let port = free_port();
+    let mut cmd = command(root);
+    cmd.args(["gateway", "--port", &port.to_string(), "--token", token])
+        .args(extra);
+    let mut gw = Proc::spawn(cmd);
+    gw.wait_for("listening on");
+    (gw, port)
+}
+
 pub fn state(root: &Path) -> PathBuf {
     root.join("state")
 }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod device;
 pub mod fsutil;
+pub mod llm;
 pub mod lock;
 pub mod logging;
 pub mod nix;
@@ -14,6 +15,7 @@ pub mod paths;
 pub mod protocol;
 pub mod sdnotify;
 pub mod server;
+pub mod sessions;
 pub mod util;
 
 /// This build's version (Cargo.toml), reported in `hello-ok`, presence and `--version`.

@@ -1,0 +1,188 @@
+//! Sessions: the `sessions.json` index per agent (rewritten atomically) and one
+//! append-only transcript per session (`<sessionId>.jsonl` next to it). Entries are kept
+//! as JSON objects so fields written by the original survive our rewrites.
+
+pub mod keys;
+pub mod transcript;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::{Map, Value, json};
+
+use crate::util::now_ms;
+
+/// Fields `sessions.reset` keeps (spec §3.2).
+const KEPT_ON_RESET: &[&str] = &[
+    "thinkingLevel",
+    "verboseLevel",
+    "reasoningLevel",
+    "responseUsage",
+    "model",
+    "label",
+    "sendPolicy",
+    "origin",
+    "lastChannel",
+    "lastTo",
+    "lastAccountId",
+    "displayName",
+    "chatType",
+    "channel",
+];
+
+#[derive(Debug)]
+pub struct Sessions {
+    state_dir: PathBuf,
+    /// Serialises read-modify-write of the index files.
+    lock: Mutex<()>,
+}
+
+impl Sessions {
+    pub fn new(state_dir: &Path) -> Sessions {
+        Sessions {
+            state_dir: state_dir.to_path_buf(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    pub fn dir(&self, agent_id: &str) -> PathBuf {
+        self.state_dir
+            .join("agents")
+            .join(agent_id)
+            .join("sessions")
+    }
+
+    pub fn store_path(&self, agent_id: &str) -> PathBuf {
+        self.dir(agent_id).join("sessions.json")
+    }
+
+    pub fn transcript_path(&self, agent_id: &str, session_id: &str) -> PathBuf {
+        self.dir(agent_id).join(format!("{session_id}.jsonl"))
+    }
+
+    /// The index; a corrupt file is an error (never silently replaced: it holds history).
+    pub fn load(&self, agent_id: &str) -> Result<Map<String, Value>, String> {
+        match crate::fsutil::read_json(&self.store_path(agent_id))? {
+            Some(Value::Object(m)) => Ok(m),
+            Some(_) => Err(format!(
+                "{} is not a JSON object; move it aside to start fresh",
+                self.store_path(agent_id).display()
+            )),
+            None => Ok(Map::new()),
+        }
+    }
+
+    pub fn get(&self, agent_id: &str, key: &str) -> Option<Map<String, Value>> {
+        self.load(agent_id)
+            .ok()?
+            .get(key)
+            .and_then(Value::as_object)
+            .cloned()
+    }
+
+    /// Applies `f` to the entry (created with a fresh `sessionId` when missing) and
+    /// writes the index atomically. Returns the entry after the change.
+    pub fn update(
+        &self,
+        agent_id: &str,
+        key: &str,
+        f: impl FnOnce(&mut Map<String, Value>),
+    ) -> Result<Map<String, Value>, String> {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.load(agent_id)?;
+        let entry = all.entry(key.to_string()).or_insert_with(
+            || json!({"sessionId": uuid::Uuid::new_v4().to_string(), "updatedAt": now_ms()}),
+        );
+        if !entry.is_object() {
+            *entry = json!({"sessionId": uuid::Uuid::new_v4().to_string()});
+        }
+        let map = entry.as_object_mut().expect("object");
+        if map.get("sessionId").and_then(Value::as_str).is_none() {
+            map.insert("sessionId".into(), json!(uuid::Uuid::new_v4().to_string()));
+        }
+        f(map);
+        map.insert("updatedAt".into(), json!(now_ms()));
+        let out = map.clone();
+        self.save(agent_id, &all)?;
+        Ok(out)
+    }
+
+    fn save(&self, agent_id: &str, all: &Map<String, Value>) -> Result<(), String> {
+        let path = self.store_path(agent_id);
+        crate::fsutil::write_json_private(&path, &Value::Object(all.clone()))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// A fresh `sessionId` and zeroed counters; the settings in `KEPT_ON_RESET` stay.
+    pub fn reset(&self, agent_id: &str, key: &str) -> Result<Map<String, Value>, String> {
+        self.update(agent_id, key, |m| {
+            let kept: Map<String, Value> = m
+                .iter()
+                .filter(|(k, _)| KEPT_ON_RESET.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            *m = kept;
+            m.insert("sessionId".into(), json!(uuid::Uuid::new_v4().to_string()));
+            for k in ["inputTokens", "outputTokens", "totalTokens"] {
+                m.insert(k.into(), json!(0));
+            }
+        })
+    }
+
+    /// Removes the entry; the transcript is renamed with a `.deleted.<ts>` suffix.
+    pub fn delete(
+        &self,
+        agent_id: &str,
+        key: &str,
+        delete_transcript: bool,
+    ) -> Result<(bool, Vec<String>), String> {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.load(agent_id)?;
+        let Some(entry) = all.remove(key) else {
+            return Ok((false, vec![]));
+        };
+        self.save(agent_id, &all)?;
+        let mut archived = vec![];
+        if delete_transcript && let Some(sid) = entry.get("sessionId").and_then(Value::as_str) {
+            let p = self.transcript_path(agent_id, sid);
+            if p.exists() {
+                let to = p.with_extension(format!("jsonl.deleted.{}", now_ms()));
+                std::fs::rename(&p, &to)
+                    .map_err(|e| format!("cannot archive {}: {e}", p.display()))?;
+                archived.push(to.display().to_string());
+            }
+        }
+        Ok((true, archived))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_reset_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Sessions::new(dir.path());
+        let e = s
+            .update("main", "agent:main:main", |m| {
+                m.insert("label".into(), json!("x"));
+                m.insert("totalTokens".into(), json!(50));
+            })
+            .unwrap();
+        let sid = e["sessionId"].as_str().unwrap().to_string();
+        let p = s.transcript_path("main", &sid);
+        transcript::append(&p, &sid, dir.path(), &crate::llm::Message::user("hi"), None).unwrap();
+        let r = s.reset("main", "agent:main:main").unwrap();
+        assert_ne!(r["sessionId"], json!(sid));
+        assert_eq!(r["label"], "x");
+        assert_eq!(r["totalTokens"], 0);
+        // The old transcript is untouched by a reset.
+        assert!(p.exists());
+        let (deleted, archived) = s.delete("main", "agent:main:main", true).unwrap();
+        assert!(deleted && archived.is_empty());
+        assert!(s.load("main").unwrap().is_empty());
+        std::fs::write(s.store_path("main"), "[1]").unwrap();
+        assert!(s.load("main").unwrap_err().contains("not a JSON object"));
+    }
+}

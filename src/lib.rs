@@ -2,6 +2,8 @@
 //! wire-compatible with protocol v3.
 #![deny(unsafe_code)]
 
+pub mod agent;
+pub mod channels;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -1,0 +1,454 @@
+//! One agent run: queue behind the session, build the prompt and a bounded history,
+//! call the model with fallbacks, run tools, append every message to the transcript
+//! (fsynced) and return the final text.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::commands::{self, Command};
+use super::events::Emitter;
+use super::{tools, workspace};
+use crate::llm::{self, Completion, Content, FailReason, LlmError, Message};
+use crate::server::state::Gateway;
+use crate::sessions::transcript;
+use crate::util::now_ms;
+
+/// At most this many model calls per run (tool loops end here).
+const MAX_TURNS: usize = 24;
+/// Tokens kept free for the answer when bounding history.
+const ANSWER_RESERVE: u64 = 8_192;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    pub run_id: String,
+    pub agent_id: String,
+    pub session_key: String,
+    pub message: String,
+    /// Stored with the user message: a retried delivery (after a crash) does not
+    /// append the same message twice.
+    pub idempotency_key: Option<String>,
+    /// Session entry fields from the channel (`lastChannel`, `lastTo`, `chatType`, …).
+    pub origin: Map<String, Value>,
+    pub extra_system: Option<String>,
+    pub cancel: CancellationToken,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    pub text: String,
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct RunError {
+    pub message: String,
+    pub aborted: bool,
+}
+
+impl RunError {
+    fn failed(message: impl Into<String>) -> RunError {
+        RunError {
+            message: message.into(),
+            aborted: false,
+        }
+    }
+}
+
+pub async fn run(gw: &Arc<Gateway>, req: RunRequest) -> Result<RunOutput, RunError> {
+    let agents = &gw.agents;
+    agents.register(&req.run_id, &req.session_key, req.cancel.clone());
+    let started = now_ms();
+    let em = Emitter::new(&gw.bus, &req.run_id, &req.session_key);
+    em.start(started);
+    let out = {
+        let lock = agents.session_lock(&req.session_key);
+        let queued = async {
+            let _turn = lock.lock().await;
+            let _slot = agents
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| RunError::failed("gateway is shutting down"))?;
+            let timeout = Duration::from_secs(
+                gw.runtime()
+                    .loaded
+                    .resolved
+                    .pointer("/agents/defaults/timeoutSeconds")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(600),
+            );
+            match tokio::time::timeout(timeout, run_locked(gw, &req, &em)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    req.cancel.cancel();
+                    Err(RunError::failed(format!(
+                        "the agent run timed out after {}s (agents.defaults.timeoutSeconds)",
+                        timeout.as_secs()
+                    )))
+                }
+            }
+        };
+        tokio::select! {
+            r = queued => r,
+            _ = req.cancel.cancelled() => Err(RunError { message: "aborted".into(), aborted: true }),
+        }
+    };
+    let result = match &out {
+        Ok(o) => {
+            em.end(started, &o.text);
+            json!({"runId": req.run_id, "status": "ok", "startedAt": started, "endedAt": now_ms(), "text": o.text, "model": o.model})
+        }
+        Err(e) if e.aborted => {
+            em.aborted(started, "rpc");
+            json!({"runId": req.run_id, "status": "error", "startedAt": started, "endedAt": now_ms(), "error": "aborted", "aborted": true})
+        }
+        Err(e) => {
+            em.error(started, &e.message);
+            json!({"runId": req.run_id, "status": "error", "startedAt": started, "endedAt": now_ms(), "error": e.message})
+        }
+    };
+    agents.finish(&req.run_id, result);
+    out
+}
+
+async fn run_locked(
+    gw: &Arc<Gateway>,
+    req: &RunRequest,
+    em: &Emitter<'_>,
+) -> Result<RunOutput, RunError> {
+    let rt = gw.runtime();
+    let resolved = &rt.loaded.resolved;
+    let sessions = &gw.agents.sessions;
+    let mut message = req.message.as_str();
+    match commands::parse(message) {
+        Some(Command::Reset { rest }) => {
+            sessions
+                .reset(&req.agent_id, &req.session_key)
+                .map_err(RunError::failed)?;
+            if rest.is_empty() {
+                return Ok(RunOutput {
+                    text: "✅ New session started.".into(),
+                    model: None,
+                });
+            }
+            message = rest;
+        }
+        Some(Command::Status) => {
+            return status_text(gw, req).map(|text| RunOutput { text, model: None });
+        }
+        None => {}
+    }
+    let origin = req.origin.clone();
+    let entry = sessions
+        .update(&req.agent_id, &req.session_key, |m| m.extend(origin))
+        .map_err(RunError::failed)?;
+    let sid = entry["sessionId"].as_str().unwrap_or_default().to_string();
+    let path = sessions.transcript_path(&req.agent_id, &sid);
+    let ws = workspace::dir(resolved, &rt.loaded.env, &req.agent_id);
+    let (stored, _) = transcript::read(&path)
+        .map_err(|e| RunError::failed(format!("cannot read transcript: {e}")))?;
+    let resumed = req.idempotency_key.is_some()
+        && stored
+            .iter()
+            .rev()
+            .find(|s| matches!(s.message, Message::User { .. }))
+            .and_then(|s| s.idempotency_key.as_deref())
+            == req.idempotency_key.as_deref();
+    let mut history: Vec<Message> = stored.into_iter().map(|s| s.message).collect();
+    if resumed
+        && let Some(Message::Assistant { content, .. }) = history.last()
+        && !content
+            .iter()
+            .any(|c| matches!(c, Content::ToolCall { .. }))
+    {
+        // The answer was stored but the process died before it was delivered: deliver
+        // that answer, do not ask the model again.
+        return Ok(RunOutput {
+            text: history.last().map(Message::text).unwrap_or_default(),
+            model: None,
+        });
+    }
+    if resumed {
+        // A crash happened after this message was stored: answer it, do not store it again.
+        // Whatever partial turn followed it is dropped from the prompt.
+        while history
+            .last()
+            .is_some_and(|m| !matches!(m, Message::User { .. }))
+        {
+            history.pop();
+        }
+    } else {
+        let user = Message::user(message);
+        append(&path, &sid, &ws, &user, req.idempotency_key.as_deref())?;
+        history.push(user);
+    }
+    let specs = tools::specs(resolved);
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let mut system = workspace::system_prompt(&ws, resolved, &req.agent_id, &names);
+    if let Some(x) = &req.extra_system {
+        system.push_str("\n\n");
+        system.push_str(x);
+    }
+    let (requested, fallbacks) = model_chain(resolved, &rt.loaded.config, &req.agent_id, &entry);
+    let allow: Option<Vec<String>> = resolved
+        .pointer("/agents/defaults/models")
+        .and_then(Value::as_object)
+        .filter(|m| !m.is_empty())
+        .map(|m| m.keys().cloned().collect());
+    let primary = rt.loaded.config.primary_model();
+    let candidates = llm::fallback::candidates(&requested, &fallbacks, &primary, allow.as_deref());
+    let budget = rt
+        .loaded
+        .config
+        .context_tokens()
+        .saturating_sub(ANSWER_RESERVE + (system.len() as u64) / 4);
+    let exec_ctx = super::exec::ExecCtx {
+        gw,
+        workspace: &ws,
+        agent_id: &req.agent_id,
+        session_key: &req.session_key,
+        cancel: &req.cancel,
+    };
+    let mut usage = llm::Usage::default();
+    let mut used_model = None;
+    for turn in 0..MAX_TURNS {
+        let window = bound_history(&history, budget);
+        let on_text = |piece: &str| em.delta(piece);
+        let (won, completion) = llm::fallback::run(&candidates, &gw.agents.cooldowns, |model_ref| {
+            em.restart_text();
+            let window = &window;
+            let system = &system;
+            let specs = &specs;
+            let on_text = &on_text;
+            let cancel = req.cancel.clone();
+            let gw = gw.clone();
+            async move {
+                let mut warnings = vec![];
+                let target = llm::providers::resolve(&model_ref, &gw.runtime().loaded.resolved, &gw.runtime().loaded.env, &gw.paths.state_dir, &mut warnings)
+                    .map_err(|e| LlmError::new(FailReason::Auth, e))?;
+                let request = llm::Request { system, messages: window, tools: specs };
+                tokio::select! {
+                    r = llm::complete(&gw.agents.http, &target, &request, on_text) => r,
+                    _ = cancel.cancelled() => Err(LlmError::new(FailReason::Aborted, "aborted")),
+                }
+            }
+        })
+        .await
+        .map_err(|e| RunError { aborted: e.last_reason == FailReason::Aborted, message: e.message })?;
+        usage.input += completion.usage.input;
+        usage.output += completion.usage.output;
+        used_model = Some(won.clone());
+        let (provider, model) = llm::providers::split_ref(&won);
+        let assistant = assistant_message(&completion, &provider, &model);
+        append(&path, &sid, &ws, &assistant, None)?;
+        history.push(assistant);
+        let calls = completion.tool_calls();
+        if calls.is_empty() {
+            let text = completion.text();
+            finish_entry(gw, req, &usage, &won);
+            return Ok(RunOutput {
+                text,
+                model: used_model,
+            });
+        }
+        for (id, name, args) in calls {
+            em.tool("start", &name, &id, json!({"args": args}));
+            let (output, is_error) = tools::call(&exec_ctx, &gw.agents.http, &name, &args).await;
+            em.tool(
+                "result",
+                &name,
+                &id,
+                json!({"result": output, "isError": is_error}),
+            );
+            let result = Message::ToolResult {
+                tool_call_id: id,
+                tool_name: name,
+                content: vec![Content::Text { text: output }],
+                is_error,
+                timestamp: now_ms(),
+            };
+            append(&path, &sid, &ws, &result, None)?;
+            history.push(result);
+        }
+        if req.cancel.is_cancelled() {
+            return Err(RunError {
+                message: "aborted".into(),
+                aborted: true,
+            });
+        }
+        tracing::debug!(target: "agent", "run {} turn {} used tools", req.run_id, turn + 1);
+    }
+    finish_entry(gw, req, &usage, used_model.as_deref().unwrap_or_default());
+    Err(RunError::failed(format!(
+        "stopped after {MAX_TURNS} model calls without a final answer (tool loop limit)"
+    )))
+}
+
+fn append(
+    path: &Path,
+    sid: &str,
+    ws: &Path,
+    m: &Message,
+    key: Option<&str>,
+) -> Result<(), RunError> {
+    transcript::append(path, sid, ws, m, key)
+        .map_err(|e| RunError::failed(format!("cannot write transcript {}: {e}", path.display())))
+}
+
+fn assistant_message(c: &Completion, provider: &str, model: &str) -> Message {
+    Message::Assistant {
+        content: c.content.clone(),
+        stop_reason: Some(c.stop_reason.clone()),
+        provider: Some(provider.into()),
+        model: Some(model.into()),
+        usage: Some(c.usage.clone()),
+        timestamp: now_ms(),
+    }
+}
+
+fn finish_entry(gw: &Gateway, req: &RunRequest, usage: &llm::Usage, model_ref: &str) {
+    let (provider, model) = llm::providers::split_ref(model_ref);
+    let r = gw
+        .agents
+        .sessions
+        .update(&req.agent_id, &req.session_key, |m| {
+            let add = |m: &mut Map<String, Value>, k: &str, n: u64| {
+                let cur = m.get(k).and_then(Value::as_u64).unwrap_or(0);
+                m.insert(k.into(), json!(cur + n));
+            };
+            add(m, "inputTokens", usage.input);
+            add(m, "outputTokens", usage.output);
+            m.insert("totalTokens".into(), json!(usage.input + usage.output));
+            m.insert("modelProvider".into(), json!(provider));
+            m.insert("lastModel".into(), json!(model));
+        });
+    if let Err(e) = r {
+        tracing::warn!(target: "sessions", "cannot update session {}: {e}", req.session_key);
+    }
+}
+
+/// (requested model, fallbacks): a session override, else the agent's, else the defaults.
+fn model_chain(
+    resolved: &Value,
+    cfg: &crate::config::Config,
+    agent_id: &str,
+    entry: &Map<String, Value>,
+) -> (String, Vec<String>) {
+    let spec = workspace::agent_value(resolved, agent_id, "model");
+    let (primary, fallbacks) = match spec {
+        Some(Value::String(s)) => (Some(s.clone()), None),
+        Some(Value::Object(o)) => (
+            o.get("primary").and_then(Value::as_str).map(String::from),
+            o.get("fallbacks").and_then(Value::as_array).map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect::<Vec<_>>()
+            }),
+        ),
+        _ => (None, None),
+    };
+    let fallbacks = fallbacks
+        .or_else(|| {
+            resolved
+                .pointer("/agents/defaults/model/fallbacks")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+        })
+        .unwrap_or_default();
+    let requested = entry
+        .get("model")
+        .and_then(Value::as_str)
+        .map(String::from)
+        .or(primary)
+        .unwrap_or_else(|| cfg.primary_model());
+    (requested, fallbacks)
+}
+
+/// History that fits `budget` tokens: the newest messages, starting at a user turn.
+pub fn bound_history(all: &[Message], budget: u64) -> Vec<Message> {
+    let mut used = 0u64;
+    let mut start = all.len();
+    while start > 0 {
+        let t = all[start - 1].estimate_tokens();
+        if used + t > budget && start < all.len() {
+            break;
+        }
+        used += t;
+        start -= 1;
+    }
+    while start < all.len() - 1 && !matches!(all[start], Message::User { .. }) {
+        start += 1;
+    }
+    all[start..].to_vec()
+}
+
+fn status_text(gw: &Gateway, req: &RunRequest) -> Result<String, RunError> {
+    let rt = gw.runtime();
+    let entry = gw
+        .agents
+        .sessions
+        .get(&req.agent_id, &req.session_key)
+        .unwrap_or_default();
+    let sid = entry
+        .get("sessionId")
+        .and_then(Value::as_str)
+        .unwrap_or("(none yet)");
+    let count = if sid == "(none yet)" {
+        0
+    } else {
+        transcript::read(&gw.agents.sessions.transcript_path(&req.agent_id, sid))
+            .map(|(m, _)| m.len())
+            .unwrap_or(0)
+    };
+    let (model, _) = model_chain(
+        &rt.loaded.resolved,
+        &rt.loaded.config,
+        &req.agent_id,
+        &entry,
+    );
+    Ok(format!(
+        "🦞 Clawdbot (rust) {}\nModel: {}\nAgent: {}\nSession: {} ({})\nMessages: {count} · context budget {} tokens\nUptime: {}s",
+        env!("CARGO_PKG_VERSION"),
+        llm::providers::split_ref(&model).0 + "/" + &llm::providers::split_ref(&model).1,
+        req.agent_id,
+        req.session_key,
+        sid,
+        rt.loaded.config.context_tokens(),
+        gw.uptime_ms() / 1000,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_keeps_recent_turns_from_a_user_message() {
+        let long = "x".repeat(4000);
+        let mut all = vec![Message::user(&long)];
+        all.push(Message::Assistant {
+            content: vec![Content::Text { text: long.clone() }],
+            stop_reason: None,
+            provider: None,
+            model: None,
+            usage: None,
+            timestamp: 0,
+        });
+        all.push(Message::user("recent"));
+        let kept = bound_history(&all, 1500);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].text(), "recent");
+        assert_eq!(bound_history(&all, 1_000_000).len(), 3);
+        // The newest message is always sent, even if it alone exceeds the budget.
+        assert_eq!(bound_history(&all, 1).len(), 1);
+    }
+}

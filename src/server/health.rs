@@ -72,7 +72,7 @@ pub fn build(gw: &Gateway) -> Value {
             })
         })
         .collect();
-    let channels = super::channels::health_channels(&rt.loaded.resolved);
+    let channels = super::channels::health_channels(&rt.loaded.resolved, &gw.channels);
     json!({
         "ok": true,
         "ts": now_ms(),

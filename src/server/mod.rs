@@ -72,6 +72,7 @@ pub async fn serve(
     // The first health snapshot, so hello-ok carries a real one.
     gw.health.store(health::build(&gw));
     spawn_maintenance(&gw);
+    crate::channels::start(&gw);
     let app = http::router(gw.clone());
     let cancel = gw.cancel.clone();
     let server = axum::serve(

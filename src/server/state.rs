@@ -98,6 +98,10 @@ pub struct Gateway {
     /// Every connection and background task, awaited at shutdown.
     pub tasks: TaskTracker,
     pub notifier: crate::sdnotify::Notifier,
+    /// Agent runs, sessions, approvals.
+    pub agents: crate::agent::Agents,
+    /// Channel accounts (Telegram) and their live status.
+    pub channels: crate::channels::Registry,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -125,6 +129,13 @@ pub struct GatewayInit {
 impl Gateway {
     pub fn new(init: GatewayInit) -> (Arc<Gateway>, Vec<String>) {
         let (pairing, warnings) = PairingStore::load(&init.paths.devices_dir());
+        let max_concurrent = init
+            .loaded
+            .resolved
+            .pointer("/agents/defaults/maxConcurrent")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(4) as usize;
+        let agents = crate::agent::Agents::new(&init.paths.state_dir, max_concurrent);
         let gw = Arc::new(Gateway {
             opts: init.opts,
             paths: init.paths,
@@ -149,6 +160,8 @@ impl Gateway {
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
             notifier: init.notifier,
+            agents,
+            channels: crate::channels::Registry::default(),
         });
         (gw, warnings)
     }

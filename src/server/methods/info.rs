@@ -13,6 +13,7 @@ pub fn channels_status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.int("timeoutMs", 0, i64::MAX)?;
     Ok(crate::server::channels::status(
         &ctx.gw.runtime().loaded.resolved,
+        &ctx.gw.channels,
     ))
 }
 

@@ -1,0 +1,113 @@
+//! Messaging channels. Telegram runs here (long polling); each account reports its live
+//! state into the [`Registry`], which `channels.status` and `health` read.
+
+pub mod pairing;
+pub mod telegram;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value, json};
+
+use crate::server::state::Gateway;
+
+/// Live state of one channel account (a `ChannelAccountSnapshot`, spec §3.2).
+#[derive(Debug, Clone, Default)]
+pub struct AccountStatus {
+    pub running: bool,
+    pub connected: bool,
+    pub last_error: Option<String>,
+    pub last_start_at: Option<i64>,
+    pub last_inbound_at: Option<i64>,
+    pub last_outbound_at: Option<i64>,
+    pub bot: Option<Value>,
+    pub token_source: Option<String>,
+    pub mode: Option<String>,
+}
+
+impl AccountStatus {
+    pub fn to_json(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("running".into(), json!(self.running));
+        m.insert("connected".into(), json!(self.connected));
+        let opt = |m: &mut Map<String, Value>, k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                m.insert(k.into(), v);
+            }
+        };
+        opt(
+            &mut m,
+            "lastError",
+            self.last_error.clone().map(Value::from),
+        );
+        opt(&mut m, "lastStartAt", self.last_start_at.map(Value::from));
+        opt(
+            &mut m,
+            "lastInboundAt",
+            self.last_inbound_at.map(Value::from),
+        );
+        opt(
+            &mut m,
+            "lastOutboundAt",
+            self.last_outbound_at.map(Value::from),
+        );
+        opt(&mut m, "bot", self.bot.clone());
+        opt(
+            &mut m,
+            "tokenSource",
+            self.token_source.clone().map(Value::from),
+        );
+        opt(&mut m, "mode", self.mode.clone().map(Value::from));
+        m
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Registry {
+    accounts: Mutex<BTreeMap<(String, String), AccountStatus>>,
+}
+
+impl Registry {
+    pub fn update(&self, channel: &str, account: &str, f: impl FnOnce(&mut AccountStatus)) {
+        let mut m = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        f(m.entry((channel.into(), account.into())).or_default());
+    }
+
+    pub fn get(&self, channel: &str, account: &str) -> Option<AccountStatus> {
+        self.accounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(channel.to_string(), account.to_string()))
+            .cloned()
+    }
+}
+
+/// Starts every enabled, configured channel account (unless `CLAWDBOT_SKIP_CHANNELS=1`).
+pub fn start(gw: &Arc<Gateway>) {
+    if gw.env.get("CLAWDBOT_SKIP_CHANNELS") == Some("1") {
+        tracing::info!(target: "channels", "CLAWDBOT_SKIP_CHANNELS=1: not starting channels");
+        return;
+    }
+    let rt = gw.runtime();
+    for acct in telegram::accounts(&rt.loaded.resolved, &rt.loaded.env) {
+        if !acct.enabled {
+            continue;
+        }
+        match acct.token.clone() {
+            Ok(Some(_)) => {
+                let gw2 = gw.clone();
+                gw.tasks
+                    .spawn(async move { telegram::run_account(gw2, acct).await });
+            }
+            Ok(None) => {
+                tracing::warn!(target: "telegram", "account {}: no bot token; set channels.telegram.tokenFile (or botToken, or TELEGRAM_BOT_TOKEN)", acct.id);
+            }
+            Err(e) => {
+                tracing::error!(target: "telegram", "account {}: {e}", acct.id);
+                gw.channels.update("telegram", &acct.id, |s| {
+                    s.last_error = Some(e.clone());
+                });
+            }
+        }
+    }
+}

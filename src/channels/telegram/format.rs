@@ -1,0 +1,240 @@
+//! Replies are Markdown from the model; Telegram gets HTML (`parse_mode: "HTML"`), in
+//! chunks of at most `textChunkLimit` characters (Telegram's hard cap is 4096). A chunk
+//! boundary never leaves a code fence open: the fence is closed and reopened.
+
+/// Telegram's limit on one message's text.
+pub const TELEGRAM_MAX: usize = 4096;
+pub const DEFAULT_CHUNK: usize = 4000;
+
+/// Splits Markdown into chunks of at most `limit` characters, preferring paragraph,
+/// then line, then word boundaries, and keeping code fences balanced.
+pub fn chunk_markdown(text: &str, limit: usize) -> Vec<String> {
+    let limit = limit.clamp(64, TELEGRAM_MAX);
+    let mut out = vec![];
+    let mut rest: String = text.trim().to_string();
+    let mut reopen: Option<String> = None;
+    while !rest.is_empty() {
+        if let Some(fence) = reopen.take() {
+            rest = format!("{fence}\n{rest}");
+        }
+        if rest.chars().count() <= limit {
+            out.push(std::mem::take(&mut rest));
+            break;
+        }
+        // Room for a closing fence if we split inside one.
+        let budget = limit - 4;
+        let byte_budget = rest
+            .char_indices()
+            .nth(budget)
+            .map(|(i, _)| i)
+            .unwrap_or(rest.len());
+        let window = &rest[..byte_budget];
+        let cut = ["\n\n", "\n", " "]
+            .iter()
+            .find_map(|sep| window.rfind(sep).filter(|&i| i > byte_budget / 3))
+            .unwrap_or(byte_budget);
+        let (head, tail) = rest.split_at(cut);
+        let mut head = head.trim_end().to_string();
+        let tail = tail.trim_start_matches([' ', '\n']).to_string();
+        if let Some(open) = open_fence(&head) {
+            head.push_str("\n```");
+            reopen = Some(open);
+        }
+        out.push(head);
+        rest = tail;
+    }
+    out.retain(|c| !c.trim().is_empty());
+    out
+}
+
+/// The opening line of a fence left open at the end of `text`, if any.
+fn open_fence(text: &str) -> Option<String> {
+    let mut open: Option<String> = None;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with("```") {
+            open = match open {
+                Some(_) => None,
+                None => Some(t.to_string()),
+            };
+        }
+    }
+    open
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Markdown (the subset models write) to Telegram HTML.
+pub fn markdown_to_html(md: &str) -> String {
+    let mut out = String::new();
+    let mut in_fence = false;
+    let mut fence_buf = String::new();
+    let mut lang = String::new();
+    for line in md.split('\n') {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix("```") {
+            if in_fence {
+                if lang.is_empty() {
+                    out.push_str(&format!(
+                        "<pre><code>{}</code></pre>",
+                        escape(fence_buf.trim_end_matches('\n'))
+                    ));
+                } else {
+                    out.push_str(&format!(
+                        "<pre><code class=\"language-{}\">{}</code></pre>",
+                        escape(&lang),
+                        escape(fence_buf.trim_end_matches('\n'))
+                    ));
+                }
+                out.push('\n');
+                fence_buf.clear();
+                in_fence = false;
+            } else {
+                in_fence = true;
+                lang = rest
+                    .trim()
+                    .chars()
+                    .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '+')
+                    .collect();
+            }
+            continue;
+        }
+        if in_fence {
+            fence_buf.push_str(line);
+            fence_buf.push('\n');
+            continue;
+        }
+        let heading = t.trim_start_matches('#');
+        if t.starts_with('#') && heading.starts_with(' ') {
+            out.push_str(&format!("<b>{}</b>\n", inline(heading.trim())));
+        } else {
+            out.push_str(&inline(line));
+            out.push('\n');
+        }
+    }
+    if in_fence {
+        out.push_str(&format!(
+            "<pre><code>{}</code></pre>\n",
+            escape(fence_buf.trim_end_matches('\n'))
+        ));
+    }
+    out.trim_end_matches('\n').to_string()
+}
+
+/// Inline spans: `code`, **bold**, __bold__, *italic*, _italic_, ~~strike~~, [text](url).
+fn inline(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let find = |from: usize, pat: &[char]| -> Option<usize> {
+        (from..chars.len().saturating_sub(pat.len() - 1)).find(|&j| chars[j..j + pat.len()] == *pat)
+    };
+    let text = |a: usize, b: usize| chars[a..b].iter().collect::<String>();
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '`'
+            && let Some(end) = find(i + 1, &['`'])
+        {
+            out.push_str(&format!("<code>{}</code>", escape(&text(i + 1, end))));
+            i = end + 1;
+            continue;
+        }
+        let pair = [
+            (&['*', '*'][..], "b"),
+            (&['_', '_'][..], "b"),
+            (&['~', '~'][..], "s"),
+        ]
+        .into_iter()
+        .find_map(|(pat, tag)| {
+            if !chars[i..].starts_with(pat) {
+                return None;
+            }
+            find(i + 2, pat).filter(|&e| e > i + 2).map(|e| (e, tag))
+        });
+        if let Some((end, tag)) = pair {
+            out.push_str(&format!("<{tag}>{}</{tag}>", inline(&text(i + 2, end))));
+            i = end + 2;
+            continue;
+        }
+        if (c == '*' || c == '_')
+            && chars.get(i + 1).is_some_and(|n| !n.is_whitespace())
+            && (i == 0 || !chars[i - 1].is_alphanumeric())
+            && let Some(end) =
+                find(i + 1, &[c]).filter(|&e| e > i + 1 && !chars[e - 1].is_whitespace())
+        {
+            out.push_str(&format!("<i>{}</i>", inline(&text(i + 1, end))));
+            i = end + 1;
+            continue;
+        }
+        if c == '['
+            && let Some(close) = find(i + 1, &[']', '('])
+            && let Some(end) = find(close + 2, &[')'])
+        {
+            let url = text(close + 2, end);
+            if url.starts_with("http://") || url.starts_with("https://") || url.starts_with("tg://")
+            {
+                out.push_str(&format!(
+                    "<a href=\"{}\">{}</a>",
+                    escape(&url).replace('"', "&quot;"),
+                    inline(&text(i + 1, close))
+                ));
+                i = end + 1;
+                continue;
+            }
+        }
+        out.push_str(&escape(&c.to_string()));
+        i += 1;
+    }
+    out
+}
+
+/// Plain text for the retry after Telegram rejected our HTML.
+pub fn plain(md: &str) -> String {
+    md.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_conversion() {
+        assert_eq!(
+            markdown_to_html("a < b & **c** `x<y>`"),
+            "a &lt; b &amp; <b>c</b> <code>x&lt;y&gt;</code>"
+        );
+        assert_eq!(
+            markdown_to_html("```rust\nfn a() {}\n```"),
+            "<pre><code class=\"language-rust\">fn a() {}</code></pre>"
+        );
+        assert_eq!(
+            markdown_to_html("see [docs](https://x.y/a?b=1&c=2) _now_"),
+            "see <a href=\"https://x.y/a?b=1&amp;c=2\">docs</a> <i>now</i>"
+        );
+        assert_eq!(
+            markdown_to_html("snake_case_name 2*3*4"),
+            "snake_case_name 2*3*4"
+        );
+        assert_eq!(markdown_to_html("## Title"), "<b>Title</b>");
+    }
+
+    #[test]
+    fn chunks_respect_limit_and_fences() {
+        let para = "word ".repeat(300);
+        let text = format!("{para}\n\n```\n{}\n```\nend", "line of code\n".repeat(400));
+        let chunks = chunk_markdown(&text, 1000);
+        assert!(chunks.len() > 5);
+        for c in &chunks {
+            assert!(c.chars().count() <= 1000, "{}", c.len());
+            assert_eq!(c.matches("```").count() % 2, 0, "unbalanced fence in {c:?}");
+        }
+        let joined: String = chunks.concat();
+        assert_eq!(joined.matches("line of code").count(), 400);
+        assert!(chunks.last().unwrap().ends_with("end"));
+        assert_eq!(chunk_markdown("short", 4000), vec!["short"]);
+    }
+}

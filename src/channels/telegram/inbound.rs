@@ -1,0 +1,324 @@
+//! One inbound update: who may talk to the bot (DM policy, pairing, group policy,
+//! mentions), which agent and session it goes to, the run, and the reply.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::Ctx;
+use super::format::{DEFAULT_CHUNK, chunk_markdown, markdown_to_html};
+use crate::agent::{RunRequest, run};
+use crate::channels::pairing::{self, Store};
+use crate::sessions::keys::{self, Inbound, PeerKind};
+use crate::util::now_ms;
+
+pub enum Outcome {
+    /// Answered or deliberately ignored: remove from the inbox.
+    Done,
+    /// Interrupted by shutdown: keep it for the next start.
+    Retry,
+}
+
+fn strs(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(pairing::entry_str).collect())
+        .unwrap_or_default()
+}
+
+/// Whether a sender matches an allowlist (`*`, numeric id, `@username`, with an
+/// optional `telegram:`/`tg:` prefix).
+fn allowed(list: &[String], from: &Value) -> bool {
+    let id = from["id"]
+        .as_i64()
+        .map(|i| i.to_string())
+        .unwrap_or_default();
+    let user = from["username"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    list.iter().any(|e| {
+        let e = e.trim();
+        let e = e
+            .strip_prefix("telegram:")
+            .or_else(|| e.strip_prefix("tg:"))
+            .unwrap_or(e);
+        e == "*"
+            || e == id
+            || (!user.is_empty() && e.trim_start_matches('@').eq_ignore_ascii_case(&user))
+    })
+}
+
+pub async fn handle(ctx: &Ctx, update: &Value) -> Outcome {
+    let Some(msg) = update.get("message") else {
+        return Outcome::Done;
+    };
+    let text = msg["text"]
+        .as_str()
+        .or_else(|| msg["caption"].as_str())
+        .unwrap_or_default();
+    if text.trim().is_empty() {
+        return Outcome::Done;
+    }
+    let chat_id = msg["chat"]["id"].as_i64().unwrap_or_default();
+    let from = &msg["from"];
+    let sender = from["id"]
+        .as_i64()
+        .map(|i| i.to_string())
+        .unwrap_or_default();
+    let acct = &ctx.account;
+    let sec = &acct.section;
+    let gw = &ctx.gw;
+    gw.channels
+        .update("telegram", &acct.id, |s| s.last_inbound_at = Some(now_ms()));
+    let is_dm = msg["chat"]["type"].as_str() == Some("private");
+    let store = Store::new(&gw.paths.state_dir);
+    let mut text = text.to_string();
+    if is_dm {
+        let policy = sec
+            .get("dmPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("pairing");
+        let mut list = strs(sec.get("allowFrom"));
+        if policy != "open" {
+            list.extend(store.allow_from("telegram").unwrap_or_default());
+        }
+        match policy {
+            "disabled" => return Outcome::Done,
+            "open" => {}
+            _ if allowed(&list, from) => {}
+            "pairing" => {
+                pair(ctx, &store, chat_id, from).await;
+                return Outcome::Done;
+            }
+            _ => {
+                tracing::info!(target: "telegram", "dropped a DM from {sender}: not in channels.telegram.allowFrom (dmPolicy allowlist)");
+                return Outcome::Done;
+            }
+        }
+    } else {
+        let groups = sec.get("groups").and_then(Value::as_object);
+        let chat_key = chat_id.to_string();
+        let group_cfg = groups.and_then(|g| g.get(&chat_key).or_else(|| g.get("*")));
+        if groups.is_some_and(|g| !g.is_empty()) && group_cfg.is_none() {
+            return Outcome::Done;
+        }
+        match sec
+            .get("groupPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("allowlist")
+        {
+            "disabled" => return Outcome::Done,
+            "open" => {}
+            _ => {
+                let list = match sec.get("groupAllowFrom") {
+                    Some(v) => strs(Some(v)),
+                    None => strs(sec.get("allowFrom")),
+                };
+                if !allowed(&list, from) {
+                    return Outcome::Done;
+                }
+            }
+        }
+        let require = group_cfg
+            .and_then(|g| g.get("requireMention"))
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let username = ctx.me["username"].as_str().unwrap_or_default();
+        let handle = format!("@{username}");
+        let mentioned = !username.is_empty()
+            && text
+                .to_ascii_lowercase()
+                .contains(&handle.to_ascii_lowercase());
+        let replied_to_bot = msg.pointer("/reply_to_message/from/id") == Some(&ctx.me["id"]);
+        if require && !mentioned && !replied_to_bot {
+            return Outcome::Done;
+        }
+        if mentioned {
+            let lower = text.to_ascii_lowercase();
+            if let Some(i) = lower.find(&handle.to_ascii_lowercase()) {
+                text.replace_range(i..i + handle.len(), "");
+            }
+        }
+        let name = from["first_name"].as_str().unwrap_or("someone");
+        text = format!("{name}: {}", text.trim());
+    }
+    let rt = gw.runtime();
+    let peer = if is_dm {
+        sender.clone()
+    } else {
+        chat_id.to_string()
+    };
+    let route = keys::resolve(
+        &rt.loaded.config,
+        &rt.loaded.resolved,
+        &Inbound {
+            channel: "telegram",
+            account_id: &acct.id,
+            peer_kind: if is_dm { PeerKind::Dm } else { PeerKind::Group },
+            peer_id: &peer,
+            guild_id: None,
+        },
+    );
+    drop(rt);
+    let mut origin = Map::new();
+    origin.insert("lastChannel".into(), json!("telegram"));
+    origin.insert("lastTo".into(), json!(chat_id.to_string()));
+    origin.insert("lastAccountId".into(), json!(acct.id));
+    origin.insert(
+        "chatType".into(),
+        json!(if is_dm { "direct" } else { "group" }),
+    );
+    if let Some(t) = msg["chat"]["title"]
+        .as_str()
+        .or(from["first_name"].as_str())
+    {
+        origin.insert("displayName".into(), json!(t));
+    }
+    let update_id = update["update_id"].as_i64().unwrap_or_default();
+    let req = RunRequest {
+        run_id: uuid::Uuid::new_v4().to_string(),
+        agent_id: route.agent_id,
+        session_key: route.session_key,
+        message: text.trim().to_string(),
+        idempotency_key: Some(format!("telegram:{}:{update_id}", acct.id)),
+        origin,
+        extra_system: None,
+        cancel: gw.cancel.child_token(),
+    };
+    let typing = gw.cancel.child_token();
+    let typing_task = {
+        let bot = ctx.bot.clone();
+        let stop = typing.clone();
+        tokio::spawn(async move {
+            loop {
+                bot.send_typing(chat_id).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = stop.cancelled() => break,
+                }
+            }
+        })
+    };
+    let result = run(gw, req).await;
+    typing.cancel();
+    let _ = typing_task.await;
+    let reply_to = msg["message_id"].as_i64();
+    let reply = match result {
+        Ok(out) => out.text,
+        Err(_) if gw.cancel.is_cancelled() => return Outcome::Retry,
+        Err(e) if e.aborted => return Outcome::Done,
+        Err(e) => format!("⚠️ Agent failed before reply: {}", e.message),
+    };
+    send_reply(ctx, chat_id, reply_to, &reply).await;
+    Outcome::Done
+}
+
+async fn pair(ctx: &Ctx, store: &Store, chat_id: i64, from: &Value) {
+    let id = from["id"]
+        .as_i64()
+        .map(|i| i.to_string())
+        .unwrap_or_default();
+    let meta = json!({"username": from["username"], "firstName": from["first_name"], "lastName": from["last_name"], "accountId": ctx.account.id});
+    match store.upsert("telegram", &id, meta) {
+        Ok(Some(up)) if up.created => {
+            tracing::info!(target: "telegram", "pairing request from {id}; approve with `clawdbot pairing approve telegram {}`", up.code);
+            let who = match from["username"].as_str() {
+                Some(u) => format!("Your Telegram user id: {id} (@{u})"),
+                None => format!("Your Telegram user id: {id}"),
+            };
+            let text = format!(
+                "Clawdbot: access not configured.\n\n{who}\n\nPairing code: {}\n\nAsk the bot owner to approve with:\nclawdbot pairing approve telegram {}",
+                up.code, up.code
+            );
+            send_plain(ctx, chat_id, None, &text).await;
+        }
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            tracing::warn!(target: "telegram", "pairing request from {id} ignored: {} requests already pending", pairing::MAX_PENDING)
+        }
+        Err(e) => tracing::error!(target: "telegram", "pairing store: {e}"),
+    }
+}
+
+/// Sends a Markdown reply as HTML chunks; a chunk Telegram cannot parse goes again as
+/// plain text. The first chunk replies to the user's message (`replyToMode: first`).
+pub async fn send_reply(ctx: &Ctx, chat_id: i64, reply_to: Option<i64>, text: &str) {
+    if text.trim().is_empty() {
+        return;
+    }
+    let limit = ctx
+        .account
+        .section
+        .get("textChunkLimit")
+        .and_then(Value::as_u64)
+        .map(|n| n as usize)
+        .unwrap_or(DEFAULT_CHUNK);
+    let mode = ctx
+        .account
+        .section
+        .get("replyToMode")
+        .and_then(Value::as_str)
+        .unwrap_or("first");
+    for (i, chunk) in chunk_markdown(text, limit).iter().enumerate() {
+        let reply = match mode {
+            "all" => reply_to,
+            "off" => None,
+            _ if i == 0 => reply_to,
+            _ => None,
+        };
+        let html = markdown_to_html(chunk);
+        // Escaping can push a full chunk past Telegram's cap: that one goes as plain text.
+        let as_html = html.chars().count() <= super::format::TELEGRAM_MAX;
+        if as_html && send(ctx, body(chat_id, reply, &html, true)).await != Err(Some(())) {
+            continue;
+        }
+        let _ = send(ctx, body(chat_id, reply, chunk, false)).await;
+    }
+}
+
+async fn send_plain(ctx: &Ctx, chat_id: i64, reply_to: Option<i64>, text: &str) {
+    let _ = send(ctx, body(chat_id, reply_to, text, false)).await;
+}
+
+fn body(chat_id: i64, reply_to: Option<i64>, text: &str, html: bool) -> Value {
+    let mut b = json!({"chat_id": chat_id, "text": text});
+    if html {
+        b["parse_mode"] = json!("HTML");
+    }
+    if let Some(m) = reply_to {
+        b["reply_parameters"] = json!({"message_id": m, "allow_sending_without_reply": true});
+    }
+    b
+}
+
+/// Sends one message, honouring `retry_after` up to three times. `Err(Some(()))` when
+/// Telegram could not parse the HTML (the caller retries as plain text).
+async fn send(ctx: &Ctx, body: Value) -> Result<(), Option<()>> {
+    for _ in 0..4 {
+        match ctx.bot.send_message(body.clone()).await {
+            Ok(_) => {
+                ctx.gw.channels.update("telegram", &ctx.account.id, |s| {
+                    s.last_outbound_at = Some(now_ms())
+                });
+                return Ok(());
+            }
+            Err(e) if e.is_parse_error() && body.get("parse_mode").is_some() => {
+                return Err(Some(()));
+            }
+            Err(super::api::ApiError::Api {
+                retry_after: Some(s),
+                ..
+            }) => {
+                tokio::time::sleep(Duration::from_secs(s.min(60))).await;
+            }
+            Err(e) => {
+                tracing::warn!(target: "telegram", "account {}: {e}", ctx.account.id);
+                ctx.gw.channels.update("telegram", &ctx.account.id, |s| {
+                    s.last_error = Some(e.to_string())
+                });
+                return Err(None);
+            }
+        }
+    }
+    Err(None)
+}

@@ -1,0 +1,357 @@
+//! Telegram over long polling (`getUpdates`). Nothing an update asks for is lost to a
+//! crash: each batch is written to the account's inbox before the offset moves past it,
+//! and an update leaves the inbox only once its reply was sent. After a restart the
+//! inbox is replayed; the run's idempotency key (`telegram:<account>:<update_id>`) keeps
+//! the transcript from holding the message twice.
+
+pub mod api;
+pub mod format;
+mod inbound;
+mod inbox;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use crate::config::secrets::{self, Candidate, Secret, SecretMode};
+use crate::paths::Env;
+use crate::server::state::Gateway;
+use crate::util::now_ms;
+
+pub const DEFAULT_API_ROOT: &str = "https://api.telegram.org";
+
+/// One configured bot account: the top-level `channels.telegram` section (account
+/// "default") or an entry of `channels.telegram.accounts`, over the top-level defaults.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub enabled: bool,
+    pub token: Result<Option<Secret>, String>,
+    pub token_source: Option<String>,
+    pub api_root: String,
+    /// The effective settings (top-level keys overlaid with the account's own).
+    pub section: Map<String, Value>,
+}
+
+/// The accounts `channels.telegram` configures (none when the section is absent).
+pub fn accounts(resolved: &Value, env: &Env) -> Vec<Account> {
+    let Some(base) = resolved
+        .pointer("/channels/telegram")
+        .and_then(Value::as_object)
+    else {
+        return vec![];
+    };
+    let mut common = base.clone();
+    let listed = common
+        .remove("accounts")
+        .and_then(|a| a.as_object().cloned())
+        .unwrap_or_default();
+    let top_enabled = common.get("enabled").and_then(Value::as_bool) != Some(false);
+    let mut ids: Vec<String> = listed.keys().cloned().collect();
+    if ids.is_empty() || !listed.contains_key("default") && has_token_keys(&common) {
+        ids.insert(0, "default".into());
+    }
+    ids.into_iter()
+        .map(|id| {
+            let own = listed
+                .get(&id)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let mut section = common.clone();
+            // A token is the account's own: never inherit another bot's token.
+            if id != "default" {
+                section.remove("botToken");
+                section.remove("tokenFile");
+            }
+            section.extend(own);
+            let enabled =
+                top_enabled && section.get("enabled").and_then(Value::as_bool) != Some(false);
+            let (token, token_source) = token_of(&id, &section, env);
+            let api_root = section
+                .get("apiRoot")
+                .and_then(Value::as_str)
+                .unwrap_or(DEFAULT_API_ROOT)
+                .to_string();
+            Account {
+                id,
+                enabled,
+                token,
+                token_source,
+                api_root,
+                section,
+            }
+        })
+        .collect()
+}
+
+fn has_token_keys(m: &Map<String, Value>) -> bool {
+    m.contains_key("botToken") || m.contains_key("tokenFile")
+}
+
+fn token_of(
+    id: &str,
+    section: &Map<String, Value>,
+    env: &Env,
+) -> (Result<Option<Secret>, String>, Option<String>) {
+    let prefix = if id == "default" {
+        "channels.telegram".to_string()
+    } else {
+        format!("channels.telegram.accounts.{id}")
+    };
+    let inline_key = format!("{prefix}.botToken");
+    let file_key = format!("{prefix}.tokenFile");
+    let mut c = vec![
+        Candidate::File {
+            key: &file_key,
+            path: section.get("tokenFile").and_then(Value::as_str),
+        },
+        Candidate::Inline {
+            key: &inline_key,
+            value: section.get("botToken").and_then(Value::as_str),
+        },
+    ];
+    if id == "default" {
+        c.push(Candidate::EnvVar {
+            name: "TELEGRAM_BOT_TOKEN",
+        });
+        c.push(Candidate::EnvFile {
+            name: "TELEGRAM_BOT_TOKEN_FILE",
+        });
+        c.push(Candidate::Credential {
+            name: "telegram-bot-token",
+        });
+    }
+    let mut warnings = vec![];
+    match secrets::lookup(&c, env, SecretMode::Read, &mut warnings) {
+        Ok(Some(found)) => (
+            Ok(found.secret().cloned()),
+            Some(found.source().to_string()),
+        ),
+        Ok(None) => (Ok(None), None),
+        Err(e) => (Err(e), None),
+    }
+}
+
+/// Retry delays: 2 s growing ×1.8 to 30 s, ±25 % jitter.
+#[derive(Debug)]
+struct Backoff {
+    next: f64,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff { next: 2.0 }
+    }
+    fn reset(&mut self) {
+        self.next = 2.0;
+    }
+    fn step(&mut self) -> Duration {
+        use rand::Rng;
+        let base = self.next;
+        self.next = (self.next * 1.8).min(30.0);
+        let jitter = rand::thread_rng().gen_range(-0.25..=0.25);
+        Duration::from_secs_f64(base * (1.0 + jitter))
+    }
+}
+
+/// What a polling loop shares with its per-chat workers.
+pub(crate) struct Ctx {
+    pub gw: Arc<Gateway>,
+    pub account: Account,
+    pub bot: api::Bot,
+    pub me: Value,
+    pub inbox: inbox::Inbox,
+}
+
+/// Runs one account until shutdown: `getMe`, replay of the inbox, then the poll loop.
+pub async fn run_account(gw: Arc<Gateway>, account: Account) {
+    let Ok(Some(token)) = account.token.clone() else {
+        return;
+    };
+    let id = account.id.clone();
+    let bot = api::Bot::new(gw.agents.http.clone(), &account.api_root, token);
+    gw.channels.update("telegram", &id, |s| {
+        s.running = true;
+        s.last_start_at = Some(now_ms());
+        s.mode = Some("polling".into());
+        s.token_source = account.token_source.clone();
+    });
+    let mut backoff = Backoff::new();
+    let mut last_logged: Option<String> = None;
+    let me = loop {
+        match tokio::select! { r = bot.get_me() => r, _ = gw.cancel.cancelled() => return stopped(&gw, &id) }
+        {
+            Ok(me) => break me,
+            Err(e) if e.is_bad_token() => {
+                let msg = format!(
+                    "Telegram rejected the bot token of account {id} ({}); fix {} and restart",
+                    e.code().unwrap_or(401),
+                    account
+                        .token_source
+                        .as_deref()
+                        .unwrap_or("channels.telegram.tokenFile"),
+                );
+                tracing::error!(target: "telegram", "{msg}");
+                gw.channels.update("telegram", &id, |s| {
+                    s.running = false;
+                    s.last_error = Some(msg);
+                });
+                return;
+            }
+            Err(e) => {
+                if !wait_retry(&gw, &id, &e.to_string(), &mut backoff, &mut last_logged).await {
+                    return stopped(&gw, &id);
+                }
+            }
+        }
+    };
+    let username = me["username"].as_str().unwrap_or_default().to_string();
+    tracing::info!(target: "telegram", "account {id}: polling as @{username}");
+    gw.channels.update("telegram", &id, |s| {
+        s.connected = true;
+        s.last_error = None;
+        s.bot = Some(json!({"id": me["id"], "username": username}));
+    });
+    let inbox = match inbox::Inbox::open(&gw.paths.state_dir, &id) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!(target: "telegram", "account {id}: {e}");
+            gw.channels.update("telegram", &id, |s| {
+                s.running = false;
+                s.last_error = Some(e);
+            });
+            return;
+        }
+    };
+    let ctx = Arc::new(Ctx {
+        gw: gw.clone(),
+        account,
+        bot,
+        me,
+        inbox,
+    });
+    let mut workers: HashMap<i64, mpsc::UnboundedSender<Value>> = HashMap::new();
+    let pending = ctx.inbox.pending();
+    if !pending.is_empty() {
+        tracing::info!(target: "telegram", "account {id}: replaying {} update(s) left from the last run", pending.len());
+    }
+    for u in pending {
+        dispatch(&ctx, &mut workers, u);
+    }
+    last_logged = None;
+    loop {
+        let offset = ctx.inbox.offset();
+        let r = tokio::select! { r = ctx.bot.get_updates(offset) => r, _ = gw.cancel.cancelled() => break };
+        match r {
+            Ok(updates) => {
+                backoff.reset();
+                if last_logged.take().is_some() {
+                    tracing::info!(target: "telegram", "account {id}: polling again");
+                    gw.channels.update("telegram", &id, |s| {
+                        s.connected = true;
+                        s.last_error = None;
+                    });
+                }
+                let fresh = match ctx.inbox.accept(updates) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        // Without a durable inbox an update could be lost: do not move on.
+                        if !wait_retry(&gw, &id, &e, &mut backoff, &mut last_logged).await {
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                for u in fresh {
+                    dispatch(&ctx, &mut workers, u);
+                }
+            }
+            Err(e) => {
+                let msg = if e.code() == Some(409) {
+                    format!(
+                        "{e} (a webhook is set or another process polls this bot; only one may)"
+                    )
+                } else {
+                    e.to_string()
+                };
+                if !wait_retry(&gw, &id, &msg, &mut backoff, &mut last_logged).await {
+                    break;
+                }
+            }
+        }
+    }
+    drop(workers);
+    stopped(&gw, &id);
+}
+
+fn stopped(gw: &Gateway, id: &str) {
+    gw.channels.update("telegram", id, |s| {
+        s.running = false;
+        s.connected = false;
+    });
+}
+
+/// Records the error, logs it once per distinct message, sleeps the backoff.
+/// False when the gateway is shutting down.
+async fn wait_retry(
+    gw: &Gateway,
+    id: &str,
+    msg: &str,
+    backoff: &mut Backoff,
+    last_logged: &mut Option<String>,
+) -> bool {
+    let delay = backoff.step();
+    if last_logged.as_deref() != Some(msg) {
+        tracing::warn!(target: "telegram", "account {id}: {msg}; retrying (backoff up to 30s)");
+        *last_logged = Some(msg.to_string());
+    }
+    gw.channels.update("telegram", id, |s| {
+        s.connected = false;
+        s.last_error = Some(msg.to_string());
+    });
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => true,
+        _ = gw.cancel.cancelled() => false,
+    }
+}
+
+/// Hands an update to its chat's worker (one queue per chat keeps replies in order,
+/// while different chats are served concurrently).
+fn dispatch(
+    ctx: &Arc<Ctx>,
+    workers: &mut HashMap<i64, mpsc::UnboundedSender<Value>>,
+    update: Value,
+) {
+    let chat = update
+        .pointer("/message/chat/id")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let update = match workers.get(&chat) {
+        Some(tx) => match tx.send(update) {
+            Ok(()) => return,
+            Err(e) => e.0,
+        },
+        None => update,
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let _ = tx.send(update);
+    workers.insert(chat, tx);
+    let ctx2 = ctx.clone();
+    ctx.gw.tasks.spawn(async move {
+        while let Some(u) = rx.recv().await {
+            let update_id = u["update_id"].as_i64().unwrap_or_default();
+            match inbound::handle(&ctx2, &u).await {
+                inbound::Outcome::Done => ctx2.inbox.done(update_id),
+                // Shutting down mid-run: the update stays in the inbox for the next start.
+                inbound::Outcome::Retry => break,
+            }
+            if ctx2.gw.cancel.is_cancelled() {
+                break;
+            }
+        }
+    });
+}

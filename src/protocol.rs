@@ -137,6 +137,20 @@ pub const METHODS: &[&str] = &[
     "device.pair.list",
     "device.pair.approve",
     "device.pair.reject",
+    "sessions.preview",
+    "sessions.patch",
+    "sessions.reset",
+    "sessions.delete",
+    "chat.send",
+    "chat.history",
+    "chat.abort",
+    "agent",
+    "agent.wait",
+    "send",
+    "pairing.list",
+    "pairing.approve",
+    "exec.approval.resolve",
+    "exec.approval.list",
 ];
 
 /// Every event name of the protocol (`GATEWAY_EVENTS`).
@@ -162,7 +176,11 @@ pub const EVENTS: &[&str] = &[
 ];
 
 const NODE_ONLY: &[&str] = &["node.invoke.result", "node.event", "skills.bins"];
-const APPROVAL_METHODS: &[&str] = &["exec.approval.request", "exec.approval.resolve"];
+const APPROVAL_METHODS: &[&str] = &[
+    "exec.approval.request",
+    "exec.approval.resolve",
+    "exec.approval.list",
+];
 const READ_METHODS: &[&str] = &[
     "health",
     "logs.tail",
@@ -210,6 +228,7 @@ fn is_pairing_method(m: &str) -> bool {
         || m.starts_with("device.pair.")
         || m.starts_with("device.token.")
         || m == "node.rename"
+        || m.starts_with("pairing.")
 }
 
 /// Role and scope check before dispatch (spec §4.4). `Err` carries the message.

@@ -72,7 +72,7 @@ impl Agents {
             .clone()
     }
 
-    fn register(&self, run_id: &str, session_key: &str, cancel: CancellationToken) {
+    pub fn register(&self, run_id: &str, session_key: &str, cancel: CancellationToken) {
         lock(&self.active).insert(
             run_id.to_string(),
             Active {
@@ -99,6 +99,18 @@ impl Agents {
         f.insert(run_id.to_string(), (now, result));
         drop(f);
         let _ = self.done.send(run_id.to_string());
+    }
+
+    /// Keeps a result for [`RESULT_TTL_MS`] under `key` (method-level dedupe).
+    pub fn remember(&self, key: &str, result: Value) {
+        self.finish(key, result);
+    }
+
+    /// Cancels one run wherever it is.
+    pub fn abort_run(&self, run_id: &str) {
+        if let Some(a) = lock(&self.active).get(run_id) {
+            a.cancel.cancel();
+        }
     }
 
     /// The stored result of a finished run.

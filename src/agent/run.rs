@@ -35,6 +35,9 @@ pub struct RunRequest {
     pub origin: Map<String, Value>,
     pub extra_system: Option<String>,
     pub cancel: CancellationToken,
+    /// The key `chat`/`agent` events carry when the client used another spelling of
+    /// the session (the Control UI sends `main`; the store uses `agent:main:main`).
+    pub event_session_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,7 +66,11 @@ pub async fn run(gw: &Arc<Gateway>, req: RunRequest) -> Result<RunOutput, RunErr
     let agents = &gw.agents;
     agents.register(&req.run_id, &req.session_key, req.cancel.clone());
     let started = now_ms();
-    let em = Emitter::new(&gw.bus, &req.run_id, &req.session_key);
+    let em = Emitter::new(
+        &gw.bus,
+        &req.run_id,
+        req.event_session_key.as_deref().unwrap_or(&req.session_key),
+    );
     em.start(started);
     let out = {
         let lock = agents.session_lock(&req.session_key);

@@ -10,6 +10,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::mpsc;
 
 use super::handshake::{self, Peer, Session};
 use super::methods;
@@ -108,12 +109,19 @@ pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, heade
     tracing::debug!(target: "ws", "connected conn={conn_id} client={} mode={} auth={}", session.params.client.id, session.params.client.mode, session.auth_method);
     super::refresh_health(&gw, false);
 
+    // Requests run concurrently (an `agent` run must not block `chat.abort`); their
+    // replies come back through this channel, in the order they finish.
+    let session = Arc::new(session);
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
     loop {
         tokio::select! {
             msg = next_text(&mut stream) => match msg {
                 Ok(text) => {
-                    let reply = handle_frame(&gw, &session, &text).await;
-                    if !send(&mut sink, reply).await { break; }
+                    let (gw2, session2, tx) = (gw.clone(), session.clone(), out_tx.clone());
+                    gw.tasks.spawn(async move {
+                        let reply = handle_frame(&gw2, &session2, &text, &tx).await;
+                        let _ = tx.send(reply);
+                    });
                 }
                 Err(Some(e)) if e.contains("too long") || e.contains("too big") => {
                     close_with(&mut sink, 1009, "Max payload size exceeded").await;
@@ -121,6 +129,9 @@ pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, heade
                 }
                 Err(_) => break,
             },
+            Some(reply) = out_rx.recv() => {
+                if !send(&mut sink, reply).await { break; }
+            }
             ev = events.recv() => match ev {
                 Ok(ev) => {
                     if ev.drop_if_slow && events.len() > super::events::BUS_CAPACITY / 2 { continue; }
@@ -186,7 +197,12 @@ fn valid_request(frame: &Value) -> Result<String, String> {
     }
 }
 
-async fn handle_frame(gw: &Arc<Gateway>, session: &Session, text: &str) -> String {
+async fn handle_frame(
+    gw: &Arc<Gateway>,
+    session: &Session,
+    text: &str,
+    out: &mpsc::UnboundedSender<String>,
+) -> String {
     let frame: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -220,11 +236,13 @@ async fn handle_frame(gw: &Arc<Gateway>, session: &Session, text: &str) -> Strin
     if let Err(msg) = protocol::authorize_method(method, &session.role, &session.scopes) {
         return protocol::res_err(&id, &RpcError::invalid(msg));
     }
-    let ctx = methods::Ctx { gw };
-    match methods::dispatch(&ctx, method, frame.get("params").cloned()).await {
-        Ok(payload) => protocol::res_ok(&id, payload),
-        Err(err) => protocol::res_err(&id, &err),
-    }
+    let ctx = methods::Ctx {
+        gw,
+        req_id: &id,
+        out: Some(out),
+        client: &session.params.client.id,
+    };
+    methods::respond(&ctx, method, frame.get("params").cloned()).await
 }
 
 fn allowed(session: &Session, event: &str) -> bool {

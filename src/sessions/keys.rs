@@ -57,6 +57,27 @@ pub fn agent_of_key(cfg: &Config, key: &str) -> String {
     }
 }
 
+/// `(agent id, store key)` for a key a client sent: `main` (what the Control UI sends)
+/// is the default agent's main session, a bare name lives under the default agent,
+/// `agent:<id>:…` and `global` are used as they are.
+pub fn canonical(cfg: &Config, key: &str) -> (String, String) {
+    let key = key.trim();
+    let default = cfg.default_agent_id();
+    if key.is_empty() || key == "main" {
+        return (default.clone(), main_key(cfg, &default));
+    }
+    if key == "global" || key == "unknown" {
+        return (default, key.to_string());
+    }
+    if key.starts_with("agent:") {
+        return (agent_of_key(cfg, key), key.to_ascii_lowercase());
+    }
+    (
+        default.clone(),
+        format!("agent:{default}:{}", key.to_ascii_lowercase()),
+    )
+}
+
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |v, k| v.get(*k))?.as_str()
 }

@@ -184,6 +184,7 @@ pub async fn handle(ctx: &Ctx, update: &Value) -> Outcome {
         origin,
         extra_system: None,
         cancel: gw.cancel.child_token(),
+        event_session_key: None,
     };
     let typing = gw.cancel.child_token();
     let typing_task = {
@@ -209,7 +210,9 @@ pub async fn handle(ctx: &Ctx, update: &Value) -> Outcome {
         Err(e) if e.aborted => return Outcome::Done,
         Err(e) => format!("⚠️ Agent failed before reply: {}", e.message),
     };
-    send_reply(ctx, chat_id, reply_to, &reply).await;
+    if let Err(e) = send_reply(&ctx.outbound(), chat_id, reply_to, &reply).await {
+        tracing::warn!(target: "telegram", "reply to chat {chat_id} not delivered: {e}");
+    }
     Outcome::Done
 }
 
@@ -240,25 +243,46 @@ async fn pair(ctx: &Ctx, store: &Store, chat_id: i64, from: &Value) {
     }
 }
 
+/// Where a reply goes out: the account's bot, with status updates in the registry.
+pub struct Outbound<'a> {
+    pub gw: &'a crate::server::state::Gateway,
+    pub account: &'a super::Account,
+    pub bot: &'a super::api::Bot,
+}
+
+impl Ctx {
+    fn outbound(&self) -> Outbound<'_> {
+        Outbound {
+            gw: &self.gw,
+            account: &self.account,
+            bot: &self.bot,
+        }
+    }
+}
+
 /// Sends a Markdown reply as HTML chunks; a chunk Telegram cannot parse goes again as
 /// plain text. The first chunk replies to the user's message (`replyToMode: first`).
-pub async fn send_reply(ctx: &Ctx, chat_id: i64, reply_to: Option<i64>, text: &str) {
+/// Returns the id of the last message sent.
+pub async fn send_reply(
+    out: &Outbound<'_>,
+    chat_id: i64,
+    reply_to: Option<i64>,
+    text: &str,
+) -> Result<i64, String> {
     if text.trim().is_empty() {
-        return;
+        return Err("nothing to send: the text is empty".into());
     }
-    let limit = ctx
-        .account
-        .section
+    let section = &out.account.section;
+    let limit = section
         .get("textChunkLimit")
         .and_then(Value::as_u64)
         .map(|n| n as usize)
         .unwrap_or(DEFAULT_CHUNK);
-    let mode = ctx
-        .account
-        .section
+    let mode = section
         .get("replyToMode")
         .and_then(Value::as_str)
         .unwrap_or("first");
+    let mut last = Err("nothing sent".to_string());
     for (i, chunk) in chunk_markdown(text, limit).iter().enumerate() {
         let reply = match mode {
             "all" => reply_to,
@@ -268,16 +292,24 @@ pub async fn send_reply(ctx: &Ctx, chat_id: i64, reply_to: Option<i64>, text: &s
         };
         let html = markdown_to_html(chunk);
         // Escaping can push a full chunk past Telegram's cap: that one goes as plain text.
-        let as_html = html.chars().count() <= super::format::TELEGRAM_MAX;
-        if as_html && send(ctx, body(chat_id, reply, &html, true)).await != Err(Some(())) {
-            continue;
+        if html.chars().count() <= super::format::TELEGRAM_MAX {
+            match send(out, body(chat_id, reply, &html, true)).await {
+                Err(Sent::ParseError) => {}
+                r => {
+                    last = r.map_err(|e| e.to_string());
+                    continue;
+                }
+            }
         }
-        let _ = send(ctx, body(chat_id, reply, chunk, false)).await;
+        last = send(out, body(chat_id, reply, chunk, false))
+            .await
+            .map_err(|e| e.to_string());
     }
+    last
 }
 
 async fn send_plain(ctx: &Ctx, chat_id: i64, reply_to: Option<i64>, text: &str) {
-    let _ = send(ctx, body(chat_id, reply_to, text, false)).await;
+    let _ = send(&ctx.outbound(), body(chat_id, reply_to, text, false)).await;
 }
 
 fn body(chat_id: i64, reply_to: Option<i64>, text: &str, html: bool) -> Value {
@@ -291,19 +323,35 @@ fn body(chat_id: i64, reply_to: Option<i64>, text: &str, html: bool) -> Value {
     b
 }
 
-/// Sends one message, honouring `retry_after` up to three times. `Err(Some(()))` when
-/// Telegram could not parse the HTML (the caller retries as plain text).
-async fn send(ctx: &Ctx, body: Value) -> Result<(), Option<()>> {
+#[derive(Debug)]
+enum Sent {
+    /// Telegram could not parse the HTML (the caller retries as plain text).
+    ParseError,
+    Failed(String),
+}
+
+impl std::fmt::Display for Sent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sent::ParseError => f.write_str("Telegram could not parse the message"),
+            Sent::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Sends one message, honouring `retry_after` up to three times; the message id.
+async fn send(out: &Outbound<'_>, body: Value) -> Result<i64, Sent> {
+    let id = &out.account.id;
     for _ in 0..4 {
-        match ctx.bot.send_message(body.clone()).await {
-            Ok(_) => {
-                ctx.gw.channels.update("telegram", &ctx.account.id, |s| {
-                    s.last_outbound_at = Some(now_ms())
-                });
-                return Ok(());
+        match out.bot.send_message(body.clone()).await {
+            Ok(m) => {
+                out.gw
+                    .channels
+                    .update("telegram", id, |s| s.last_outbound_at = Some(now_ms()));
+                return Ok(m["message_id"].as_i64().unwrap_or_default());
             }
             Err(e) if e.is_parse_error() && body.get("parse_mode").is_some() => {
-                return Err(Some(()));
+                return Err(Sent::ParseError);
             }
             Err(super::api::ApiError::Api {
                 retry_after: Some(s),
@@ -312,13 +360,15 @@ async fn send(ctx: &Ctx, body: Value) -> Result<(), Option<()>> {
                 tokio::time::sleep(Duration::from_secs(s.min(60))).await;
             }
             Err(e) => {
-                tracing::warn!(target: "telegram", "account {}: {e}", ctx.account.id);
-                ctx.gw.channels.update("telegram", &ctx.account.id, |s| {
-                    s.last_error = Some(e.to_string())
-                });
-                return Err(None);
+                tracing::warn!(target: "telegram", "account {id}: {e}");
+                out.gw
+                    .channels
+                    .update("telegram", id, |s| s.last_error = Some(e.to_string()));
+                return Err(Sent::Failed(e.to_string()));
             }
         }
     }
-    Err(None)
+    Err(Sent::Failed(
+        "Telegram kept answering 429 (rate limited); gave up after 4 tries".into(),
+    ))
 }

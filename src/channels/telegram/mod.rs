@@ -136,6 +136,41 @@ fn token_of(
     }
 }
 
+/// Sends `text` (Markdown) to a chat through a configured account (the `send` method).
+/// The id of the last message sent.
+pub async fn deliver(gw: &Gateway, account_id: &str, to: &str, text: &str) -> Result<i64, String> {
+    let rt = gw.runtime();
+    let account = accounts(&rt.loaded.resolved, &rt.loaded.env)
+        .into_iter()
+        .find(|a| a.id == account_id)
+        .ok_or_else(|| format!("unknown telegram account: {account_id}"))?;
+    drop(rt);
+    let token = match &account.token {
+        Ok(Some(t)) => t.clone(),
+        Ok(None) => return Err(format!("telegram account {account_id} has no bot token")),
+        Err(e) => return Err(e.clone()),
+    };
+    let chat_id: i64 = to
+        .trim()
+        .trim_start_matches("telegram:")
+        .parse()
+        .map_err(|_| {
+            format!("invalid Telegram chat id: {to} (a number, e.g. 123456789 or -1001234567890)")
+        })?;
+    let bot = api::Bot::new(gw.agents.http.clone(), &account.api_root, token);
+    inbound::send_reply(
+        &inbound::Outbound {
+            gw,
+            account: &account,
+            bot: &bot,
+        },
+        chat_id,
+        None,
+        text,
+    )
+    .await
+}
+
 /// Retry delays: 2 s growing ×1.8 to 30 s, ±25 % jitter.
 #[derive(Debug)]
 struct Backoff {

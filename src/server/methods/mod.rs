@@ -1,9 +1,13 @@
 //! RPC dispatch. Scope checks already ran (`protocol::authorize_method`); each handler
 //! validates its own params strictly, as the original's TypeBox schemas do.
 
+mod agent;
+mod approvals;
+mod chat;
 mod config;
 mod devices;
 mod info;
+mod sessions;
 mod system;
 
 use std::sync::Arc;
@@ -16,6 +20,44 @@ use crate::protocol::RpcError;
 /// What a handler may look at.
 pub struct Ctx<'a> {
     pub gw: &'a Arc<Gateway>,
+    /// The request's id, for a handler that answers twice (`agent`: ack, then result).
+    pub req_id: &'a str,
+    /// The connection's outbound queue (None outside a WebSocket connection).
+    pub out: Option<&'a tokio::sync::mpsc::UnboundedSender<String>>,
+    /// The client id from `connect` (recorded as who resolved an approval).
+    pub client: &'a str,
+}
+
+impl Ctx<'_> {
+    /// Sends an early `res` for this request; the handler's return value follows it.
+    pub fn interim(&self, payload: Value) {
+        if let Some(out) = self.out {
+            let _ = out.send(crate::protocol::res_ok(self.req_id, payload));
+        }
+    }
+}
+
+/// The `res` frame for a request. `agent` is the one method whose failure still carries
+/// a payload (`{runId, status:"error", summary}`) next to the error.
+pub async fn respond(ctx: &Ctx<'_>, method: &str, params: Option<Value>) -> String {
+    use crate::protocol::{res_err, res_ok};
+    if method == "agent" {
+        return match Params::new(method, params) {
+            Err(e) => res_err(ctx.req_id, &e),
+            Ok(p) => match agent::agent(ctx, p).await {
+                Ok(agent::Answer::Ok(v)) => res_ok(ctx.req_id, v),
+                Ok(agent::Answer::Err(payload, e)) => serde_json::json!({
+                    "type": "res", "id": ctx.req_id, "ok": false, "payload": payload, "error": e,
+                })
+                .to_string(),
+                Err(e) => res_err(ctx.req_id, &e),
+            },
+        };
+    }
+    match dispatch(ctx, method, params).await {
+        Ok(v) => res_ok(ctx.req_id, v),
+        Err(e) => res_err(ctx.req_id, &e),
+    }
 }
 
 pub async fn dispatch(
@@ -34,6 +76,19 @@ pub async fn dispatch(
         "models.list" => info::models_list(ctx, p),
         "agents.list" => info::agents_list(ctx, p),
         "sessions.list" => info::sessions_list(ctx, p),
+        "sessions.preview" => sessions::preview(ctx, p),
+        "sessions.patch" => sessions::patch(ctx, p),
+        "sessions.reset" => sessions::reset(ctx, p),
+        "sessions.delete" => sessions::delete(ctx, p).await,
+        "chat.send" => chat::send(ctx, p),
+        "chat.history" => chat::history(ctx, p),
+        "chat.abort" => chat::abort(ctx, p),
+        "agent.wait" => agent::wait(ctx, p).await,
+        "send" => agent::send(ctx, p).await,
+        "pairing.list" => approvals::pairing_list(ctx, p),
+        "pairing.approve" => approvals::pairing_approve(ctx, p),
+        "exec.approval.resolve" => approvals::approval_resolve(ctx, p),
+        "exec.approval.list" => approvals::approval_list(ctx, p),
         "config.get" => config::get(ctx, p),
         "config.schema" => config::schema(p),
         "config.set" => config::set(ctx, p, config::Kind::Set),
@@ -118,6 +173,29 @@ impl Params {
             Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(self.err(format!("at /{key}: must be string"))),
         }
+    }
+
+    pub fn array(&self, key: &str) -> Result<Vec<Value>, RpcError> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(vec![]),
+            Some(Value::Array(a)) => Ok(a.clone()),
+            Some(_) => Err(self.err(format!("at /{key}: must be array"))),
+        }
+    }
+
+    /// A string array (`keys` of `sessions.preview`).
+    pub fn strings(&self, key: &str) -> Result<Vec<String>, RpcError> {
+        self.array(key)?
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(self.err(format!("at /{key}: must be array of strings"))),
+            })
+            .collect()
+    }
+
+    pub fn raw(&self, key: &str) -> Option<&Value> {
+        self.map.get(key)
     }
 
     pub fn required_str(&self, key: &str) -> Result<&str, RpcError> {

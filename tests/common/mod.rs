@@ -269,4 +269,5 @@ pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+pub mod fakes;
 pub mod proc;

@@ -1,0 +1,412 @@
+//! Fake external services on 127.0.0.1 that speak the real HTTP APIs: the Telegram Bot
+//! API (queues updates, records sends) and Anthropic / OpenAI streaming endpoints that
+//! do what each test scripts (answer, call a tool, fail with a status, hang).
+//! Waiting is on notifications with a deadline, never on sleeps.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// Waits (up to 20 s) until `cond` holds, re-checking whenever `notify` fires.
+async fn wait_until<T>(notify: &Notify, mut cond: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let notified = notify.notified();
+        if let Some(v) = cond() {
+            return v;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            panic!("condition not met within 20s");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Telegram
+
+pub const BOT_TOKEN: &str = "123456:TEST-token";
+pub const BOT_ID: i64 = 999;
+pub const BOT_USERNAME: &str = "clawtest_bot";
+
+#[derive(Default)]
+pub struct TgState {
+    updates: Mutex<Vec<Value>>,
+    next_update: Mutex<i64>,
+    pub sent: Mutex<Vec<Value>>,
+    pub polls: Mutex<Vec<Option<i64>>>,
+    /// Reject HTML sends with a parse error (to test the plain-text retry).
+    pub reject_html: Mutex<bool>,
+    changed: Notify,
+}
+
+#[derive(Clone)]
+pub struct FakeTelegram {
+    pub url: String,
+    pub state: Arc<TgState>,
+}
+
+impl FakeTelegram {
+    pub async fn start() -> FakeTelegram {
+        let state = Arc::new(TgState::default());
+        *state.next_update.lock().unwrap() = 1000;
+        let app = Router::new()
+            .route("/{bot}/{method}", post(tg_method))
+            .with_state(state.clone());
+        FakeTelegram {
+            url: serve(app).await,
+            state,
+        }
+    }
+
+    /// Queues a text message; returns its update_id.
+    pub fn push(&self, chat: Value, from: Value, text: &str, extra: Value) -> i64 {
+        let mut n = self.state.next_update.lock().unwrap();
+        *n += 1;
+        let id = *n;
+        let mut message =
+            json!({"message_id": id * 10, "date": 0, "chat": chat, "from": from, "text": text});
+        if let Value::Object(m) = extra {
+            message.as_object_mut().unwrap().extend(m);
+        }
+        self.state
+            .updates
+            .lock()
+            .unwrap()
+            .push(json!({"update_id": id, "message": message}));
+        self.state.changed.notify_waiters();
+        id
+    }
+
+    pub fn dm(&self, user: i64, text: &str) -> i64 {
+        self.push(
+            json!({"id": user, "type": "private", "first_name": "Ada"}),
+            json!({"id": user, "is_bot": false, "first_name": "Ada", "username": format!("user{user}")}),
+            text,
+            json!({}),
+        )
+    }
+
+    pub fn group(&self, chat: i64, user: i64, text: &str) -> i64 {
+        self.push(
+            json!({"id": chat, "type": "supergroup", "title": "Team"}),
+            json!({"id": user, "is_bot": false, "first_name": "Bob"}),
+            text,
+            json!({}),
+        )
+    }
+
+    pub fn sent(&self) -> Vec<Value> {
+        self.state.sent.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` messages were sent; returns all of them.
+    pub async fn wait_sent(&self, n: usize) -> Vec<Value> {
+        let s = self.state.clone();
+        wait_until(&self.state.changed, || {
+            let v = s.sent.lock().unwrap().clone();
+            (v.len() >= n).then_some(v)
+        })
+        .await
+    }
+
+    /// Waits until the bot polled with an offset past `update_id` (the update was
+    /// accepted and confirmed).
+    pub async fn wait_confirmed(&self, update_id: i64) {
+        let s = self.state.clone();
+        wait_until(&self.state.changed, || {
+            s.polls
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|o| o.is_some_and(|o| o > update_id))
+                .then_some(())
+        })
+        .await
+    }
+}
+
+async fn tg_method(
+    State(s): State<Arc<TgState>>,
+    Path((bot, method)): Path<(String, String)>,
+    body: axum::Json<Value>,
+) -> Response {
+    if bot != format!("bot{BOT_TOKEN}") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"})),
+        )
+            .into_response();
+    }
+    let ok = |v: Value| axum::Json(json!({"ok": true, "result": v})).into_response();
+    match method.as_str() {
+        "getMe" => ok(json!({"id": BOT_ID, "is_bot": true, "first_name": "Claw", "username": BOT_USERNAME})),
+        "getUpdates" => {
+            let offset = body["offset"].as_i64();
+            s.polls.lock().unwrap().push(offset);
+            s.changed.notify_waiters();
+            if let Some(o) = offset {
+                s.updates.lock().unwrap().retain(|u| u["update_id"].as_i64().unwrap() >= o);
+            }
+            // Long poll: answer when there is something, or after the timeout (capped).
+            let wait = Duration::from_secs(body["timeout"].as_u64().unwrap_or(0).min(30));
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                let notified = s.changed.notified();
+                let pending = s.updates.lock().unwrap().clone();
+                if !pending.is_empty() || tokio::time::Instant::now() >= deadline {
+                    return ok(Value::Array(pending));
+                }
+                let _ = tokio::time::timeout_at(deadline, notified).await;
+            }
+        }
+        "sendMessage" => {
+            if body["parse_mode"] == "HTML" && *s.reject_html.lock().unwrap() {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({"ok": false, "error_code": 400, "description": "Bad Request: can't parse entities: unexpected end tag"})),
+                )
+                    .into_response();
+            }
+            let mut sent = s.sent.lock().unwrap();
+            let id = sent.len() as i64 + 1;
+            sent.push(body.0.clone());
+            drop(sent);
+            s.changed.notify_waiters();
+            ok(json!({"message_id": id, "chat": {"id": body["chat_id"]}, "text": body["text"]}))
+        }
+        "sendChatAction" => ok(json!(true)),
+        _ => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"})),
+        )
+            .into_response(),
+    }
+}
+
+// ---------------------------------------------------------------- Models
+
+/// What the fake model does with one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// Stream this text (in a few pieces) and stop.
+    Text(String),
+    /// Ask for a tool call.
+    Tool { name: String, input: Value },
+    /// Fail with this HTTP status.
+    Status(u16),
+    /// Start streaming, then never finish.
+    Hang,
+}
+
+#[derive(Default)]
+pub struct ModelState {
+    script: Mutex<VecDeque<Reply>>,
+    fallback: Mutex<Option<Reply>>,
+    pub requests: Mutex<Vec<Value>>,
+    changed: Notify,
+}
+
+#[derive(Clone)]
+pub struct FakeModel {
+    pub url: String,
+    pub state: Arc<ModelState>,
+}
+
+impl FakeModel {
+    /// An Anthropic Messages endpoint (`POST /v1/messages`).
+    pub async fn anthropic() -> FakeModel {
+        let state = Arc::new(ModelState::default());
+        let app = Router::new()
+            .route("/v1/messages", post(anthropic_messages))
+            .with_state(state.clone());
+        FakeModel {
+            url: serve(app).await,
+            state,
+        }
+    }
+
+    /// An OpenAI Chat Completions endpoint (`POST /v1/chat/completions`); `url` ends in /v1.
+    pub async fn openai() -> FakeModel {
+        let state = Arc::new(ModelState::default());
+        let app = Router::new()
+            .route("/v1/chat/completions", post(openai_chat))
+            .with_state(state.clone());
+        FakeModel {
+            url: format!("{}/v1", serve(app).await),
+            state,
+        }
+    }
+
+    /// Queues replies for the next requests.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.script.lock().unwrap().extend(replies);
+    }
+
+    /// What to do once the script is used up.
+    pub fn always(&self, r: Reply) {
+        *self.state.fallback.lock().unwrap() = Some(r);
+    }
+
+    pub fn requests(&self) -> Vec<Value> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    pub async fn wait_requests(&self, n: usize) -> Vec<Value> {
+        let s = self.state.clone();
+        wait_until(&self.state.changed, || {
+            let v = s.requests.lock().unwrap().clone();
+            (v.len() >= n).then_some(v)
+        })
+        .await
+    }
+}
+
+fn next_reply(s: &ModelState, body: Value) -> Reply {
+    s.requests.lock().unwrap().push(body);
+    s.changed.notify_waiters();
+    let scripted = s.script.lock().unwrap().pop_front();
+    scripted
+        .or_else(|| s.fallback.lock().unwrap().clone())
+        .unwrap_or(Reply::Text("(no script)".into()))
+}
+
+fn sse(events: Vec<String>, hang: bool) -> Response {
+    let items = futures_util::stream::iter(events.into_iter().map(Ok::<_, std::io::Error>));
+    let body = if hang {
+        use futures_util::StreamExt;
+        Body::from_stream(items.chain(futures_util::stream::pending()))
+    } else {
+        Body::from_stream(items)
+    };
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(body)
+        .unwrap()
+}
+
+fn pieces(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .chunks(chars.len().div_ceil(3).max(1))
+        .map(|c| c.iter().collect())
+        .collect()
+}
+
+async fn anthropic_messages(State(s): State<Arc<ModelState>>, body: axum::Json<Value>) -> Response {
+    let reply = next_reply(&s, body.0);
+    let ev = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let start = ev(
+        "message_start",
+        json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "fake", "content": [], "stop_reason": null, "usage": {"input_tokens": 12, "output_tokens": 1}}}),
+    );
+    match reply {
+        Reply::Status(code) => {
+            let kind = match code {
+                429 => "rate_limit_error",
+                529 => "overloaded_error",
+                401 => "authentication_error",
+                _ => "api_error",
+            };
+            (
+                StatusCode::from_u16(code).unwrap(),
+                axum::Json(json!({"type": "error", "error": {"type": kind, "message": format!("fake {kind}")}})),
+            )
+                .into_response()
+        }
+        Reply::Hang => sse(vec![start], true),
+        Reply::Text(text) => {
+            let mut v = vec![
+                start,
+                ev(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+                ),
+            ];
+            for p in pieces(&text) {
+                v.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}})));
+            }
+            v.push(ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ));
+            v.push(ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}})));
+            v.push(ev("message_stop", json!({"type": "message_stop"})));
+            sse(v, false)
+        }
+        Reply::Tool { name, input } => {
+            let v = vec![
+                start,
+                ev(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_1", "name": name, "input": {}}}),
+                ),
+                ev(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": input.to_string()}}),
+                ),
+                ev(
+                    "content_block_stop",
+                    json!({"type": "content_block_stop", "index": 0}),
+                ),
+                ev(
+                    "message_delta",
+                    json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}}),
+                ),
+                ev("message_stop", json!({"type": "message_stop"})),
+            ];
+            sse(v, false)
+        }
+    }
+}
+
+async fn openai_chat(State(s): State<Arc<ModelState>>, body: axum::Json<Value>) -> Response {
+    let reply = next_reply(&s, body.0);
+    let chunk = |delta: Value, finish: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    };
+    match reply {
+        Reply::Status(code) => (
+            StatusCode::from_u16(code).unwrap(),
+            axum::Json(json!({"error": {"message": format!("fake status {code}"), "type": "server_error"}})),
+        )
+            .into_response(),
+        Reply::Hang => sse(vec![chunk(json!({"role": "assistant"}), Value::Null)], true),
+        Reply::Text(text) => {
+            let mut v = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+            for p in pieces(&text) {
+                v.push(chunk(json!({"content": p}), Value::Null));
+            }
+            v.push(chunk(json!({}), json!("stop")));
+            v.push("data: [DONE]\n\n".into());
+            sse(v, false)
+        }
+        Reply::Tool { name, input } => {
+            let v = vec![
+                chunk(json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": name, "arguments": ""}}]}), Value::Null),
+                chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": input.to_string()}}]}), Value::Null),
+                chunk(json!({}), json!("tool_calls")),
+                "data: [DONE]\n\n".into(),
+            ];
+            sse(v, false)
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Crash safety with the real binary: a `kill -9` while the model is still answering
 //! loses nothing and repeats nothing. After the restart the message is answered exactly
-//! once, and the transcript holds it once.
+//! once, and the transcript holds it once. Also the pairing CLI against that binary.
 
 mod common;
 
@@ -8,19 +8,19 @@ use common::fakes::{BOT_TOKEN, FakeModel, FakeTelegram, Reply};
 use common::proc::{Proc, command, free_port, state};
 use serde_json::{Value, json};
 
-fn start(root: &std::path::Path) -> Proc {
+const TOKEN: &str = "crash-test-token";
+
+fn start_on(root: &std::path::Path) -> (Proc, u16) {
     let port = free_port();
     let mut cmd = command(root);
-    cmd.args([
-        "gateway",
-        "--port",
-        &port.to_string(),
-        "--token",
-        "crash-test-token",
-    ]);
+    cmd.args(["gateway", "--port", &port.to_string(), "--token", TOKEN]);
     let mut p = Proc::spawn(cmd);
     p.wait_for("listening on");
-    p
+    (p, port)
+}
+
+fn start(root: &std::path::Path) -> Proc {
+    start_on(root).0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,4 +82,48 @@ async fn kill_9_between_receiving_and_replying_answers_exactly_once_after_restar
         "{transcript}"
     );
     assert_eq!(transcript.matches("Noted: milk.").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_lists_and_approves_a_pairing_code() {
+    let tg = FakeTelegram::start().await;
+    let model = FakeModel::anthropic().await;
+    model.always(Reply::Text("hi, paired friend".into()));
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(state(root.path())).unwrap();
+    let cfg = json!({
+        "agents": {"defaults": {"workspace": root.path().join("ws"), "model": {"primary": "anthropic/claude-test"}}},
+        "models": {"providers": {"anthropic": {"baseUrl": model.url, "apiKey": "sk-ant-test", "models": []}}},
+        "channels": {"telegram": {"botToken": BOT_TOKEN, "apiRoot": tg.url}},
+    });
+    std::fs::write(state(root.path()).join("clawdbot.json"), cfg.to_string()).unwrap();
+    let (_gw, port) = start_on(root.path());
+    tg.dm(55, "hello bot");
+    let sent = tg.wait_sent(1).await;
+    let code = sent[0]["text"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Pairing code: "))
+        .unwrap()
+        .to_string();
+    let url = format!("ws://127.0.0.1:{port}");
+    let cli = |args: &[&str]| {
+        let mut c = command(root.path());
+        c.args(args).args(["--url", &url, "--token", TOKEN]);
+        common::proc::run(c)
+    };
+    let (rc, out, err) = cli(&["pairing", "list"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains(&code) && out.contains("55"), "{out}");
+    let (rc, _, err) = cli(&["pairing", "approve", "telegram", "NOTACODE"]);
+    assert_eq!(rc, 1);
+    assert!(err.contains("no pending telegram pairing request"), "{err}");
+    let (rc, out, err) = cli(&["pairing", "approve", "telegram", &code]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains("Approved telegram sender 55"), "{out}");
+    assert!(model.requests().is_empty());
+    tg.dm(55, "hello again");
+    let sent = tg.wait_sent(2).await;
+    assert_eq!(sent[1]["text"], "hi, paired friend");
 }

@@ -61,7 +61,7 @@ pub enum DevicesCommand {
 
 /// One clear line; for anything but "not reachable" (whose line already names the URL) a
 /// second line says which gateway and config were used, as the original does.
-fn failed(what: &str, e: client::ClientError, t: &Target) -> ExitCode {
+pub(super) fn failed(what: &str, e: client::ClientError, t: &Target) -> ExitCode {
     eprintln!("{what} failed: {e}");
     if !matches!(e, client::ClientError::Unreachable { .. }) {
         eprintln!(
@@ -74,7 +74,7 @@ fn failed(what: &str, e: client::ClientError, t: &Target) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn print_json(v: &Value, compact: bool) {
+pub(super) fn print_json(v: &Value, compact: bool) {
     let text = if compact {
         v.to_string()
     } else {
@@ -83,7 +83,7 @@ fn print_json(v: &Value, compact: bool) {
     println!("{text}");
 }
 
-fn timeout(c: &ConnectOpts) -> Duration {
+pub(super) fn timeout(c: &ConnectOpts) -> Duration {
     Duration::from_millis(c.timeout.max(1))
 }
 

@@ -1,5 +1,6 @@
 //! The command line. Each subcommand is one run mode; `run` dispatches.
 
+mod assistant_cmds;
 mod check;
 mod client_cmds;
 mod config_cmd;
@@ -60,22 +61,32 @@ pub enum Command {
         after_help = "Examples:\n  clawdbot config path\n  clawdbot config get gateway.port\n  clawdbot config set gateway.port 3000\n  clawdbot config unset gateway.bind"
     )]
     Config(config_cmd::ConfigArgs),
+    /// Let Telegram senders in: list pending pairing codes, approve one.
+    #[command(
+        after_help = "An unknown sender who messages the bot gets an 8-character code (valid for an hour).\n\nExamples:\n  clawdbot pairing list\n  clawdbot pairing approve telegram K7QX2M9P"
+    )]
+    Pairing(assistant_cmds::PairingArgs),
+    /// Decide on commands the agent wants to run (tools.exec.ask).
+    #[command(
+        after_help = "Examples:\n  clawdbot approvals list\n  clawdbot approvals approve 3f9a...          # run it once\n  clawdbot approvals approve 3f9a... --always # and remember the program\n  clawdbot approvals deny 3f9a..."
+    )]
+    Approvals(assistant_cmds::ApprovalsArgs),
 }
 
 /// Connection options shared by the client commands.
 #[derive(Debug, Clone, Args, Default)]
 pub struct ConnectOpts {
     /// Gateway WebSocket URL (default: ws://127.0.0.1:<port> from the config).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub url: Option<String>,
     /// Gateway token (default: CLAWDBOT_GATEWAY_TOKEN, the config, or the generated token).
-    #[arg(long, value_name = "TOKEN", hide_env_values = true)]
+    #[arg(long, value_name = "TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
     /// Gateway password, when the gateway uses password auth.
-    #[arg(long, value_name = "PASSWORD")]
+    #[arg(long, value_name = "PASSWORD", global = true)]
     pub password: Option<String>,
     /// Give up after this many milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    #[arg(long, value_name = "MS", default_value_t = 10_000, global = true)]
     pub timeout: u64,
 }
 
@@ -95,6 +106,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Dashboard(args) => client_cmds::dashboard(args, profile),
         Command::Devices(args) => client_cmds::devices(args, profile),
         Command::Config(args) => config_cmd::run(args, profile),
+        Command::Pairing(args) => assistant_cmds::pairing(args, profile),
+        Command::Approvals(args) => assistant_cmds::approvals(args, profile),
     }
 }
 

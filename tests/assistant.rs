@@ -4,85 +4,10 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::fakes::{BOT_TOKEN, BOT_USERNAME, FakeModel, FakeTelegram, Reply};
-use common::{Setup, TestGateway, call, next, operator};
+use common::fakes::{BOT_USERNAME, Reply};
+use common::world::{World, last_user_text};
+use common::{call, next, operator};
 use serde_json::{Value, json};
-
-struct World {
-    workspace: tempfile::TempDir,
-    tg: FakeTelegram,
-    anthropic: FakeModel,
-    openai: FakeModel,
-}
-
-impl World {
-    async fn new() -> World {
-        World {
-            workspace: tempfile::tempdir().unwrap(),
-            tg: FakeTelegram::start().await,
-            anthropic: FakeModel::anthropic().await,
-            openai: FakeModel::openai().await,
-        }
-    }
-
-    /// A config with Anthropic primary, OpenAI fallback, the fake Bot API, and
-    /// `telegram`/`extra` merged over the defaults.
-    fn config(&self, workspace: &Path, telegram: Value, extra: Value) -> String {
-        let mut tg = json!({"botToken": BOT_TOKEN, "apiRoot": self.tg.url});
-        merge(&mut tg, telegram);
-        let mut cfg = json!({
-            "agents": {"defaults": {
-                "workspace": workspace,
-                "model": {"primary": "anthropic/claude-test", "fallbacks": ["openai/gpt-test"]},
-            }},
-            "models": {"providers": {
-                "anthropic": {"baseUrl": self.anthropic.url, "apiKey": "sk-ant-test", "models": []},
-                "openai": {"baseUrl": self.openai.url, "apiKey": "sk-openai-test", "models": []},
-            }},
-            "channels": {"telegram": tg},
-        });
-        merge(&mut cfg, extra);
-        serde_json::to_string_pretty(&cfg).unwrap()
-    }
-
-    async fn gateway(&self, telegram: Value, extra: Value) -> TestGateway {
-        let ws = self.workspace.path();
-        std::fs::write(ws.join("AGENTS.md"), "You are Claw, the test assistant.").unwrap();
-        TestGateway::with(Setup {
-            config: Some(self.config(ws, telegram, extra)),
-            ..Setup::default()
-        })
-        .await
-    }
-}
-
-fn merge(a: &mut Value, b: Value) {
-    match (a, b) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (a, b) => *a = b,
-    }
-}
-
-/// The text of the last user turn the model was sent (Anthropic body).
-fn last_user_text(req: &Value) -> String {
-    let msgs = req["messages"].as_array().unwrap();
-    let last = msgs.iter().rev().find(|m| m["role"] == "user").unwrap();
-    match &last["content"] {
-        Value::String(s) => s.clone(),
-        Value::Array(blocks) => blocks
-            .iter()
-            .filter_map(|b| b["text"].as_str().or(b["content"].as_str()))
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    }
-}
 
 #[tokio::test]
 async fn a_dm_from_an_allowed_user_is_answered_in_its_chat_and_remembered() {

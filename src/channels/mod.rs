@@ -62,15 +62,55 @@ impl AccountStatus {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     accounts: Mutex<BTreeMap<(String, String), AccountStatus>>,
+    /// Bumped on every change, so a watcher (a test, a status stream) need not poll.
+    version: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            accounts: Mutex::default(),
+            version: tokio::sync::watch::channel(0).0,
+        }
+    }
 }
 
 impl Registry {
     pub fn update(&self, channel: &str, account: &str, f: impl FnOnce(&mut AccountStatus)) {
         let mut m = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
         f(m.entry((channel.into(), account.into())).or_default());
+        drop(m);
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Wakes on every status change.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// Waits until the account's status satisfies `pred` (or `timeout`); the status.
+    pub async fn wait_for(
+        &self,
+        channel: &str,
+        account: &str,
+        timeout: std::time::Duration,
+        pred: impl Fn(&AccountStatus) -> bool,
+    ) -> Option<AccountStatus> {
+        let mut rx = self.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            rx.borrow_and_update();
+            if let Some(s) = self.get(channel, account).filter(|s| pred(s)) {
+                return Some(s);
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return None,
+            }
+        }
     }
 
     pub fn get(&self, channel: &str, account: &str) -> Option<AccountStatus> {

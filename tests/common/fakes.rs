@@ -49,6 +49,9 @@ pub struct TgState {
     updates: Mutex<Vec<Value>>,
     next_update: Mutex<i64>,
     pub sent: Mutex<Vec<Value>>,
+    pub actions: Mutex<Vec<Value>>,
+    /// Answer the next getUpdates calls with this status (409 conflict, 502 …).
+    pub fail_polls: Mutex<Vec<u16>>,
     pub polls: Mutex<Vec<Option<i64>>>,
     /// Reject HTML sends with a parse error (to test the plain-text retry).
     pub reject_html: Mutex<bool>,
@@ -160,6 +163,21 @@ async fn tg_method(
             let offset = body["offset"].as_i64();
             s.polls.lock().unwrap().push(offset);
             s.changed.notify_waiters();
+            let fail = {
+                let mut f = s.fail_polls.lock().unwrap();
+                (!f.is_empty()).then(|| f.remove(0))
+            };
+            if let Some(code) = fail {
+                let description = match code {
+                    409 => "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                    _ => "Bad Gateway",
+                };
+                return (
+                    StatusCode::from_u16(code).unwrap(),
+                    axum::Json(json!({"ok": false, "error_code": code, "description": description})),
+                )
+                    .into_response();
+            }
             if let Some(o) = offset {
                 s.updates.lock().unwrap().retain(|u| u["update_id"].as_i64().unwrap() >= o);
             }
@@ -190,7 +208,10 @@ async fn tg_method(
             s.changed.notify_waiters();
             ok(json!({"message_id": id, "chat": {"id": body["chat_id"]}, "text": body["text"]}))
         }
-        "sendChatAction" => ok(json!(true)),
+        "sendChatAction" => {
+            s.actions.lock().unwrap().push(body.0.clone());
+            ok(json!(true))
+        }
         _ => (
             StatusCode::NOT_FOUND,
             axum::Json(json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"})),

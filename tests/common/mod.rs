@@ -271,3 +271,4 @@ pub fn write(path: &Path, text: &str) {
 
 pub mod fakes;
 pub mod proc;
+pub mod world;

@@ -19,10 +19,12 @@ let
     inherit pkgs settings;
     inherit (cfg) package configFile;
   };
-  environment = clib.serviceEnvironment {
-    inherit (cfg) stateDir logLevel;
-    configPath = "${configFile}";
-  };
+  environment =
+    clib.serviceEnvironment {
+      inherit (cfg) stateDir logLevel;
+      configPath = "${configFile}";
+    }
+    // clib.apiKeyEnv toString cfg.secrets;
   args = [
     (lib.getExe cfg.package)
     "gateway"

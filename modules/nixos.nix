@@ -90,10 +90,12 @@ in
       after = [ "network-online.target" ];
       wants = [ "network-online.target" ];
       path = cfg.extraPackages;
-      environment = clib.serviceEnvironment {
-        inherit (cfg) stateDir logLevel;
-        configPath = "${configFile}";
-      };
+      environment =
+        clib.serviceEnvironment {
+          inherit (cfg) stateDir logLevel;
+          configPath = "${configFile}";
+        }
+        // clib.apiKeyEnv (n: "${credentialDir}/${n}") cfg.secrets;
       restartTriggers = [ configFile ];
       serviceConfig = {
         Type = "notify";

@@ -94,7 +94,9 @@
       Secret files, by name, passed to the gateway as files (NixOS: LoadCredential;
       Home Manager: the config's *File keys). Never read at evaluation, never copied to
       the store. Known names: gateway-token,
-      gateway-password, telegram-bot-token, discord-bot-token.
+      gateway-password, telegram-bot-token, discord-bot-token, and
+      `<provider>-api-key` for model providers (anthropic-api-key, openai-api-key, …;
+      passed as `<PROVIDER>_API_KEY_FILE`).
     '';
   };
 

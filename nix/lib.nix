@@ -114,6 +114,31 @@ rec {
     in
     builtins.foldl' (acc: n: set acc secretKeys.${n} (fileFor n)) settings known;
 
+  # Model provider keys: a secret named `<provider>-api-key` reaches the gateway as
+  # `<PROVIDER>_API_KEY_FILE` (`openrouter-api-key` → OPENROUTER_API_KEY_FILE), the file
+  # form of the env var each provider reads. (Under systemd the gateway also finds the
+  # credential by name; the variable makes both platforms behave the same.)
+  apiKeyEnv =
+    fileFor: secrets:
+    let
+      suffix = "-api-key";
+      isKey = n: builtins.match ".+-api-key" n != null;
+      provider = n: builtins.substring 0 (builtins.stringLength n - builtins.stringLength suffix) n;
+      var = n: builtins.replaceStrings [ "-" ] [ "_" ] (upper (provider n)) + "_API_KEY_FILE";
+      upper =
+        s:
+        builtins.replaceStrings
+          (builtins.genList (i: builtins.substring i 1 "abcdefghijklmnopqrstuvwxyz") 26)
+          (builtins.genList (i: builtins.substring i 1 "ABCDEFGHIJKLMNOPQRSTUVWXYZ") 26)
+          s;
+    in
+    builtins.listToAttrs (
+      map (n: {
+        name = var n;
+        value = fileFor n;
+      }) (filter isKey (attrNames secrets))
+    );
+
   # systemd LoadCredential= entries ("name:path").
   credentials = secrets: map (n: "${n}:${toString secrets.${n}}") (attrNames secrets);
 

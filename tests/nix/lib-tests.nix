@@ -43,6 +43,17 @@ in
         "gateway.auth.token"
       ];
     };
+    apiKeyEnv = {
+      actual = clib.apiKeyEnv (n: "/run/credentials/u/${n}") {
+        anthropic-api-key = "/run/agenix/a";
+        open-router-api-key = "/run/agenix/o";
+        telegram-bot-token = "/run/agenix/tg";
+      };
+      expected = {
+        ANTHROPIC_API_KEY_FILE = "/run/credentials/u/anthropic-api-key";
+        OPEN_ROUTER_API_KEY_FILE = "/run/credentials/u/open-router-api-key";
+      };
+    };
     secretFilesWired = {
       actual = clib.withSecretFiles { gateway.port = 1; } (n: "/run/credentials/u/${n}") {
         gateway-token = "/run/agenix/t";

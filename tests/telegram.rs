@@ -130,3 +130,27 @@ async fn status_and_new_are_answered_without_the_model() {
     assert_eq!(msgs.len(), 1, "{req}");
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_reloaded_allowlist_applies_without_a_restart() {
+    let w = World::new().await;
+    w.anthropic.always(Reply::Text("welcome".into()));
+    let mut gw = w
+        .gateway(
+            json!({"dmPolicy": "allowlist", "allowFrom": [1]}),
+            json!({}),
+        )
+        .await;
+    let cfg = w.config(
+        w.workspace.path(),
+        json!({"dmPolicy": "allowlist", "allowFrom": [1, 2]}),
+        json!({}),
+    );
+    std::fs::write(&gw.gw.paths.config_path, cfg).unwrap();
+    gw.gw.reload_config("test").unwrap();
+    w.tg.dm(2, "am I in now?");
+    let sent = w.tg.wait_sent(1).await;
+    assert_eq!(sent[0]["chat_id"], 2);
+    assert_eq!(sent[0]["text"], "welcome");
+    gw.shutdown().await;
+}

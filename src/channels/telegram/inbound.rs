@@ -66,8 +66,9 @@ pub async fn handle(ctx: &Ctx, update: &Value) -> Outcome {
         .map(|i| i.to_string())
         .unwrap_or_default();
     let acct = &ctx.account;
-    let sec = &acct.section;
     let gw = &ctx.gw;
+    let sec = &super::current_section(&gw.runtime().loaded.resolved, &acct.id)
+        .unwrap_or_else(|| acct.section.clone());
     gw.channels
         .update("telegram", &acct.id, |s| s.last_inbound_at = Some(now_ms()));
     let is_dm = msg["chat"]["type"].as_str() == Some("private");
@@ -272,7 +273,8 @@ pub async fn send_reply(
     if text.trim().is_empty() {
         return Err("nothing to send: the text is empty".into());
     }
-    let section = &out.account.section;
+    let section = &super::current_section(&out.gw.runtime().loaded.resolved, &out.account.id)
+        .unwrap_or_else(|| out.account.section.clone());
     let limit = section
         .get("textChunkLimit")
         .and_then(Value::as_u64)

@@ -36,8 +36,8 @@ pub struct Account {
     pub section: Map<String, Value>,
 }
 
-/// The accounts `channels.telegram` configures (none when the section is absent).
-pub fn accounts(resolved: &Value, env: &Env) -> Vec<Account> {
+/// The account ids `channels.telegram` configures, with their effective settings.
+fn sections(resolved: &Value) -> Vec<(String, Map<String, Value>)> {
     let Some(base) = resolved
         .pointer("/channels/telegram")
         .and_then(Value::as_object)
@@ -68,8 +68,29 @@ pub fn accounts(resolved: &Value, env: &Env) -> Vec<Account> {
                 section.remove("tokenFile");
             }
             section.extend(own);
-            let enabled =
-                top_enabled && section.get("enabled").and_then(Value::as_bool) != Some(false);
+            if !top_enabled {
+                section.insert("enabled".into(), Value::Bool(false));
+            }
+            (id, section)
+        })
+        .collect()
+}
+
+/// The current settings of one account (the config may have been reloaded since the
+/// account started: access rules and formatting follow it without a restart).
+pub fn current_section(resolved: &Value, id: &str) -> Option<Map<String, Value>> {
+    sections(resolved)
+        .into_iter()
+        .find(|(i, _)| i == id)
+        .map(|(_, s)| s)
+}
+
+/// The accounts `channels.telegram` configures (none when the section is absent).
+pub fn accounts(resolved: &Value, env: &Env) -> Vec<Account> {
+    sections(resolved)
+        .into_iter()
+        .map(|(id, section)| {
+            let enabled = section.get("enabled").and_then(Value::as_bool) != Some(false);
             let (token, token_source) = token_of(&id, &section, env);
             let api_root = section
                 .get("apiRoot")

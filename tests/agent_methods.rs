@@ -1,0 +1,204 @@
+//! The operator-facing assistant methods over a real WebSocket: `agent` (two answers),
+//! `agent.wait`, `send` to Telegram, and `sessions.patch/preview/reset/delete`.
+
+mod common;
+
+use common::fakes::Reply;
+use common::world::World;
+use common::{call, next, operator, res, send};
+use serde_json::json;
+
+#[tokio::test]
+async fn agent_answers_accepted_then_the_result_and_agent_wait_sees_it() {
+    let w = World::new().await;
+    w.anthropic.script([Reply::Text("forty-two".into())]);
+    let mut gw = w.gateway(json!({"enabled": false}), json!({})).await;
+    let mut ws = operator(&gw.url).await;
+    send(&mut ws, json!({"type": "req", "id": "a1", "method": "agent", "params": {"message": "the answer?", "idempotencyKey": "job-1"}})).await;
+    let first = res(&mut ws, "a1").await;
+    assert_eq!(first["payload"]["status"], "accepted", "{first}");
+    assert_eq!(first["payload"]["runId"], "job-1");
+    let second = res(&mut ws, "a1").await;
+    assert_eq!(second["payload"]["status"], "ok", "{second}");
+    assert_eq!(
+        second["payload"]["result"]["payloads"][0]["text"],
+        "forty-two"
+    );
+    let waited = call(
+        &mut ws,
+        "w",
+        "agent.wait",
+        json!({"runId": "job-1", "timeoutMs": 1000}),
+    )
+    .await;
+    assert_eq!(waited["payload"]["status"], "ok", "{waited}");
+    assert!(waited["payload"]["endedAt"].as_i64().is_some());
+    // Unknown agents are refused with the original's text.
+    let bad = call(
+        &mut ws,
+        "b",
+        "agent",
+        json!({"message": "x", "idempotencyKey": "k", "agentId": "ghost"}),
+    )
+    .await;
+    assert_eq!(
+        bad["error"]["message"],
+        "invalid agent params: unknown agent id \"ghost\""
+    );
+    let none = call(
+        &mut ws,
+        "n",
+        "agent.wait",
+        json!({"runId": "never", "timeoutMs": 10}),
+    )
+    .await;
+    assert_eq!(none["payload"]["status"], "timeout");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failed_agent_run_answers_with_an_error_and_its_payload() {
+    let w = World::new().await;
+    w.anthropic.always(Reply::Status(401));
+    w.openai.always(Reply::Status(401));
+    let mut gw = w.gateway(json!({"enabled": false}), json!({})).await;
+    let mut ws = operator(&gw.url).await;
+    send(&mut ws, json!({"type": "req", "id": "a1", "method": "agent", "params": {"message": "hi", "idempotencyKey": "job-2"}})).await;
+    assert_eq!(res(&mut ws, "a1").await["payload"]["status"], "accepted");
+    let second = res(&mut ws, "a1").await;
+    assert_eq!(second["ok"], false, "{second}");
+    assert_eq!(second["error"]["code"], "UNAVAILABLE");
+    assert_eq!(second["payload"]["status"], "error");
+    assert!(
+        second["payload"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("All models failed (2)"),
+        "{second}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn send_delivers_to_a_telegram_chat_once_per_idempotency_key() {
+    let w = World::new().await;
+    let mut gw = w.gateway(json!({}), json!({})).await;
+    let mut ws = operator(&gw.url).await;
+    let r = call(
+        &mut ws,
+        "s",
+        "send",
+        json!({"to": "4242", "message": "*ping*", "channel": "telegram", "idempotencyKey": "s-1"}),
+    )
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["payload"]["channel"], "telegram");
+    let again = call(
+        &mut ws,
+        "s2",
+        "send",
+        json!({"to": "4242", "message": "*ping*", "channel": "telegram", "idempotencyKey": "s-1"}),
+    )
+    .await;
+    assert_eq!(again["payload"], r["payload"]);
+    let sent = w.tg.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["chat_id"], 4242);
+    assert_eq!(sent[0]["text"], "<i>ping</i>");
+    let bad = call(
+        &mut ws,
+        "s3",
+        "send",
+        json!({"to": "x", "message": "m", "channel": "discord", "idempotencyKey": "s-2"}),
+    )
+    .await;
+    assert_eq!(bad["error"]["message"], "unsupported channel: discord");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn sessions_can_be_patched_previewed_reset_and_deleted() {
+    let w = World::new().await;
+    w.anthropic.always(Reply::Text("noted".into()));
+    let mut gw = w.gateway(json!({"enabled": false}), json!({})).await;
+    let mut ws = operator(&gw.url).await;
+    for (i, key) in ["main", "side"].iter().enumerate() {
+        let run = format!("r{i}");
+        call(
+            &mut ws,
+            &run,
+            "chat.send",
+            json!({"sessionKey": key, "message": format!("hello {key}"), "idempotencyKey": run}),
+        )
+        .await;
+        loop {
+            let f = next(&mut ws).await.unwrap();
+            if f["event"] == "chat"
+                && f["payload"]["runId"] == run
+                && f["payload"]["state"] == "final"
+            {
+                break;
+            }
+        }
+    }
+    let p = call(
+        &mut ws,
+        "p",
+        "sessions.patch",
+        json!({"key": "side", "label": "Side quest", "thinkingLevel": "high"}),
+    )
+    .await;
+    assert_eq!(p["payload"]["entry"]["label"], "Side quest", "{p}");
+    let bad = call(
+        &mut ws,
+        "pb",
+        "sessions.patch",
+        json!({"key": "side", "thinkingLevel": "extreme"}),
+    )
+    .await;
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("thinkingLevel"),
+        "{bad}"
+    );
+    let pv = call(
+        &mut ws,
+        "v",
+        "sessions.preview",
+        json!({"keys": ["side", "nope"]}),
+    )
+    .await;
+    let previews = pv["payload"]["previews"].as_array().unwrap();
+    assert_eq!(previews[0]["status"], "ok");
+    assert_eq!(previews[0]["items"][0]["text"], "hello side");
+    assert_eq!(previews[1]["status"], "missing");
+    let list = call(&mut ws, "l", "sessions.list", json!({})).await;
+    let labels: Vec<_> = list["payload"]["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["label"].clone())
+        .collect();
+    assert!(labels.contains(&json!("Side quest")), "{list}");
+    let before = p["payload"]["entry"]["sessionId"].clone();
+    let r = call(&mut ws, "r", "sessions.reset", json!({"key": "side"})).await;
+    assert_ne!(r["payload"]["entry"]["sessionId"], before);
+    assert_eq!(
+        r["payload"]["entry"]["label"], "Side quest",
+        "labels survive a reset"
+    );
+    let h = call(&mut ws, "h", "chat.history", json!({"sessionKey": "side"})).await;
+    assert_eq!(h["payload"]["messages"], json!([]));
+    let main = call(&mut ws, "dm", "sessions.delete", json!({"key": "main"})).await;
+    assert_eq!(
+        main["error"]["message"],
+        "Cannot delete the main session (agent:main:main)."
+    );
+    let d = call(&mut ws, "d", "sessions.delete", json!({"key": "side"})).await;
+    assert_eq!(d["payload"]["deleted"], true, "{d}");
+    let pv = call(&mut ws, "v2", "sessions.preview", json!({"keys": ["side"]})).await;
+    assert_eq!(pv["payload"]["previews"][0]["status"], "missing");
+    gw.shutdown().await;
+}

@@ -202,3 +202,19 @@ async fn sessions_can_be_patched_previewed_reset_and_deleted() {
     assert_eq!(pv["payload"]["previews"][0]["status"], "missing");
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn agent_with_deliver_sends_the_reply_to_the_telegram_chat() {
+    let w = World::new().await;
+    w.anthropic.script([Reply::Text("daily digest".into())]);
+    let mut gw = w.gateway(json!({}), json!({})).await;
+    let mut ws = operator(&gw.url).await;
+    send(&mut ws, json!({"type": "req", "id": "a", "method": "agent", "params": {"message": "digest", "idempotencyKey": "d-1", "deliver": true, "channel": "telegram", "to": "777"}})).await;
+    res(&mut ws, "a").await;
+    let done = res(&mut ws, "a").await;
+    assert_eq!(done["payload"]["status"], "ok", "{done}");
+    let sent = w.tg.wait_sent(1).await;
+    assert_eq!(sent[0]["chat_id"], 777);
+    assert_eq!(sent[0]["text"], "daily digest");
+    gw.shutdown().await;
+}

@@ -38,6 +38,27 @@ const AGENT_KEYS: &[&str] = &[
     "spawnedBy",
 ];
 
+/// Channel ids the original knows (its CLI sends `whatsapp` by default); only a
+/// delivery needs the channel to run here.
+const KNOWN_CHANNELS: &[&str] = &[
+    "",
+    "last",
+    "webchat",
+    "telegram",
+    "whatsapp",
+    "discord",
+    "slack",
+    "signal",
+    "imessage",
+    "googlechat",
+    "msteams",
+    "mattermost",
+    "bluebubbles",
+    "matrix",
+    "line",
+    "zalo",
+];
+
 /// Either a plain result or an error that still carries a payload (the `agent` failure).
 pub enum Answer {
     Ok(Value),
@@ -52,7 +73,7 @@ pub async fn agent(ctx: &Ctx<'_>, p: Params) -> Result<Answer, RpcError> {
     let rt = gw.runtime();
     let cfg = &rt.loaded.config;
     if let Some(ch) = p.str("channel")?
-        && !["telegram", "webchat", "last", ""].contains(&ch)
+        && !KNOWN_CHANNELS.contains(&ch.to_ascii_lowercase().as_str())
     {
         return Err(RpcError::invalid(format!(
             "invalid agent params: unknown channel: {ch}"
@@ -85,6 +106,25 @@ pub async fn agent(ctx: &Ctx<'_>, p: Params) -> Result<Answer, RpcError> {
         }
     };
     let timeout_s = p.int("timeout", 0, i64::MAX)?;
+    // `deliver`: the reply also goes to a channel peer (Telegram in this build).
+    let deliver_to = match (
+        p.bool("deliver")?,
+        p.str("replyChannel")?.or(p.str("channel")?),
+    ) {
+        (Some(true), Some("telegram")) => {
+            let to = p.str("replyTo")?.or(p.str("to")?).ok_or_else(|| {
+                RpcError::invalid(
+                    "invalid agent params: deliver to telegram needs \"to\" (a chat id)",
+                )
+            })?;
+            let account = p
+                .str("replyAccountId")?
+                .or(p.str("accountId")?)
+                .unwrap_or("default");
+            Some((account.to_string(), to.to_string()))
+        }
+        _ => None,
+    };
     let extra = p.str("extraSystemPrompt")?.map(String::from);
     drop(rt);
     let dedupe = format!("agent:{idem}");
@@ -124,6 +164,11 @@ pub async fn agent(ctx: &Ctx<'_>, p: Params) -> Result<Answer, RpcError> {
     };
     let (answer, stored) = match out {
         Ok(o) => {
+            if let Some((account, to)) = &deliver_to
+                && let Err(e) = crate::channels::telegram::deliver(gw, account, to, &o.text).await
+            {
+                tracing::warn!(target: "agent", "run {idem}: reply not delivered to telegram {to}: {e}");
+            }
             let v = json!({"runId": idem, "status": "ok", "summary": "completed", "result": {
                 "payloads": [{"text": o.text, "mediaUrl": null}],
                 "meta": {"model": o.model},

@@ -160,3 +160,69 @@ fn the_original_cli_talks_to_our_gateway() {
     let paired = std::fs::read_to_string(state_dir.join("devices/paired.json")).unwrap();
     assert!(paired.contains("\"clientId\": \"cli\""), "{paired}");
 }
+
+/// The original's `clawdbot agent` (method `agent`, waiting for the second answer) gets
+/// its reply from our gateway, which asked the (fake) model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_original_agent_command_gets_a_reply_through_our_gateway() {
+    let Some((node_bin, cli_bin)) = reference() else {
+        assert!(
+            std::env::var("CLAWDBOT_REQUIRE_REFERENCE").as_deref() != Ok("1"),
+            "CLAWDBOT_REQUIRE_REFERENCE=1 but the reference CLI is not installed"
+        );
+        eprintln!("SKIP compat agent: reference CLI not installed");
+        return;
+    };
+    let model = common::fakes::FakeModel::anthropic().await;
+    model.script([common::fakes::Reply::Text(
+        "Hello from the Rust gateway.".into(),
+    )]);
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(state(root.path())).unwrap();
+    let cfg = serde_json::json!({
+        "agents": {"defaults": {"workspace": root.path().join("ws"), "model": {"primary": "anthropic/claude-test"}}},
+        "models": {"providers": {"anthropic": {"baseUrl": model.url, "apiKey": "sk-ant-test", "models": []}}},
+    });
+    std::fs::write(state(root.path()).join("clawdbot.json"), cfg.to_string()).unwrap();
+    let port = free_port();
+    let token = "compat-agent-token";
+    let mut cmd = command(root.path());
+    cmd.args(["gateway", "--port", &port.to_string(), "--token", token]);
+    let mut gw = Proc::spawn(cmd);
+    gw.wait_for("listening on");
+    let orig = Original {
+        path: format!(
+            "{}:{}:{}",
+            node_bin.display(),
+            cli_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+        home: tempfile::tempdir().unwrap(),
+    };
+    let (code, out, err) = orig.run(
+        port,
+        token,
+        &[
+            "agent",
+            "--agent",
+            "main",
+            "--message",
+            "hi there",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "agent failed:\n{out}\n{err}");
+    assert!(!err.contains("falling back to embedded"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["status"], "ok", "{v}");
+    assert_eq!(
+        v["result"]["payloads"][0]["text"],
+        "Hello from the Rust gateway."
+    );
+    // Our gateway asked the model, and the turn is in our transcript.
+    assert_eq!(model.requests().len(), 1);
+    let store =
+        std::fs::read_to_string(state(root.path()).join("agents/main/sessions/sessions.json"))
+            .unwrap();
+    assert!(store.contains("agent:main:main"), "{store}");
+}

@@ -127,10 +127,9 @@ rec {
       var = n: builtins.replaceStrings [ "-" ] [ "_" ] (upper (provider n)) + "_API_KEY_FILE";
       upper =
         s:
-        builtins.replaceStrings
-          (builtins.genList (i: builtins.substring i 1 "abcdefghijklmnopqrstuvwxyz") 26)
-          (builtins.genList (i: builtins.substring i 1 "ABCDEFGHIJKLMNOPQRSTUVWXYZ") 26)
-          s;
+        builtins.replaceStrings (builtins.genList (
+          i: builtins.substring i 1 "abcdefghijklmnopqrstuvwxyz"
+        ) 26) (builtins.genList (i: builtins.substring i 1 "ABCDEFGHIJKLMNOPQRSTUVWXYZ") 26) s;
     in
     builtins.listToAttrs (
       map (n: {

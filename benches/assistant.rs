@@ -8,7 +8,6 @@
 //! Rows: sequential turns in one chat (latency, update queued → reply recorded), many
 //! chats at once (throughput with agents.defaults.maxConcurrent = 4), RSS afterwards.
 
-#[allow(dead_code)]
 #[path = "../tests/common/fakes.rs"]
 mod fakes;
 
@@ -54,7 +53,9 @@ fn pct(mut v: Vec<Duration>, q: f64) -> String {
 async fn main() {
     let tg = FakeTelegram::start().await;
     let model = FakeModel::anthropic().await;
-    model.always(Reply::Text("Sure — here is a **short** answer with `code`.".into()));
+    model.always(Reply::Text(
+        "Sure — here is a **short** answer with `code`.".into(),
+    ));
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
@@ -65,7 +66,11 @@ async fn main() {
         "channels": {"telegram": {"botToken": BOT_TOKEN, "apiRoot": tg.url, "dmPolicy": "open", "allowFrom": ["*"]}},
     });
     std::fs::write(state.join("clawdbot.json"), cfg.to_string()).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(bin())
         .env_clear()
         .env("HOME", dir.path().join("home"))
@@ -96,7 +101,11 @@ async fn main() {
         tg.wait_sent(i + 1).await;
         lat.push(t.elapsed());
     }
-    println!("| sequential turns, one chat ({n}) | p50 {} | p99 {} |", pct(lat.clone(), 0.5), pct(lat, 0.99));
+    println!(
+        "| sequential turns, one chat ({n}) | p50 {} | p99 {} |",
+        pct(lat.clone(), 0.5),
+        pct(lat, 0.99)
+    );
 
     // Many chats at once.
     let chats = 50;
@@ -115,6 +124,14 @@ async fn main() {
         (chats * per) as f64 / secs,
         secs
     );
-    println!("| gateway RSS after {} turns | {:.1} MB |", n + (chats * per) as usize, rss_kb(pid) as f64 / 1024.0);
-    assert_eq!(model.requests().len(), n + (chats * per) as usize, "one model call per turn");
+    println!(
+        "| gateway RSS after {} turns | {:.1} MB |",
+        n + (chats * per) as usize,
+        rss_kb(pid) as f64 / 1024.0
+    );
+    assert_eq!(
+        model.requests().len(),
+        n + (chats * per) as usize,
+        "one model call per turn"
+    );
 }

@@ -218,3 +218,81 @@ async fn agent_with_deliver_sends_the_reply_to_the_telegram_chat() {
     assert_eq!(sent[0]["text"], "daily digest");
     gw.shutdown().await;
 }
+
+/// Runs one chat.send to completion; returns the final event's payload.
+async fn chat(ws: &mut common::Ws, key: &str, message: &str, run: &str) -> serde_json::Value {
+    let ack = call(
+        ws,
+        run,
+        "chat.send",
+        json!({"sessionKey": key, "message": message, "idempotencyKey": run}),
+    )
+    .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    loop {
+        let f = next(ws).await.unwrap();
+        if f["event"] == "chat" && f["payload"]["runId"] == run && f["payload"]["state"] != "delta"
+        {
+            return f["payload"].clone();
+        }
+    }
+}
+
+#[tokio::test]
+async fn messages_for_one_session_queue_in_order() {
+    let w = World::new().await;
+    w.anthropic.script([
+        Reply::Text("first answer".into()),
+        Reply::Text("second answer".into()),
+    ]);
+    let mut gw = w.gateway(json!({"enabled": false}), json!({})).await;
+    let mut ws = operator(&gw.url).await;
+    // Both are sent before either is answered.
+    send(&mut ws, json!({"type": "req", "id": "q1", "method": "chat.send", "params": {"sessionKey": "main", "message": "one", "idempotencyKey": "q1"}})).await;
+    send(&mut ws, json!({"type": "req", "id": "q2", "method": "chat.send", "params": {"sessionKey": "main", "message": "two", "idempotencyKey": "q2"}})).await;
+    let mut finals = vec![];
+    while finals.len() < 2 {
+        let f = next(&mut ws).await.unwrap();
+        if f["event"] == "chat" && f["payload"]["state"] == "final" {
+            finals.push(f["payload"]["runId"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(finals, ["q1", "q2"]);
+    // The second run saw the whole first turn: it waited for it.
+    let second = w.anthropic.requests()[1]["messages"].to_string();
+    let (a, b, c) = (
+        second.find("one").unwrap(),
+        second.find("first answer").unwrap(),
+        second.find("two").unwrap(),
+    );
+    assert!(a < b && b < c, "{second}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn in_nix_mode_a_missing_program_names_the_option_to_add_it() {
+    let w = World::new().await;
+    w.anthropic.script([
+        Reply::Tool {
+            name: "exec".into(),
+            input: json!({"command": "ffmpeg-not-installed -i x"}),
+        },
+        Reply::Text("I need ffmpeg.".into()),
+    ]);
+    let mut gw = w
+        .gateway_with(
+            json!({"enabled": false}),
+            json!({"tools": {"exec": {"security": "full"}}}),
+            true,
+        )
+        .await;
+    let mut ws = operator(&gw.url).await;
+    let done = chat(&mut ws, "main", "convert it", "nix-1").await;
+    assert_eq!(done["state"], "final");
+    let told = w.anthropic.requests()[1]["messages"].to_string();
+    assert!(
+        told.contains("services.clawdbot.extraPackages") && told.contains("ffmpeg-not-installed"),
+        "{told}"
+    );
+    gw.shutdown().await;
+}

@@ -17,10 +17,33 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
-pub use run::{RunError, RunOutput, RunRequest, run};
+pub use run::{RunError, RunOutput, RunRequest, run, run_queued};
 
 use crate::llm::fallback::Cooldowns;
 use crate::sessions::Sessions;
+
+type Turn = std::pin::Pin<Box<dyn Future<Output = tokio::sync::OwnedMutexGuard<()>> + Send>>;
+
+/// A place in a session's queue; await [`Ticket::turn`] for the session to be free.
+pub struct Ticket {
+    fut: Turn,
+    ready: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ticket")
+    }
+}
+
+impl Ticket {
+    pub async fn turn(self) -> tokio::sync::OwnedMutexGuard<()> {
+        match self.ready {
+            Some(g) => g,
+            None => self.fut.await,
+        }
+    }
+}
 
 /// How long finished results stay available to `agent.wait` and idempotent retries.
 pub const RESULT_TTL_MS: i64 = 5 * 60 * 1000;
@@ -70,6 +93,19 @@ impl Agents {
             .entry(key.to_string())
             .or_default()
             .clone()
+    }
+
+    /// Takes a place in the session's queue now (the order runs start in is the order
+    /// of these calls, not of the tasks that later wait for their turn).
+    pub fn enqueue(&self, session_key: &str) -> Ticket {
+        let mut fut: Turn = Box::pin(self.session_lock(session_key).lock_owned());
+        // The first poll registers the waiter in the mutex's FIFO queue.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let ready = match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(g) => Some(g),
+            std::task::Poll::Pending => None,
+        };
+        Ticket { fut, ready }
     }
 
     pub fn register(&self, run_id: &str, session_key: &str, cancel: CancellationToken) {

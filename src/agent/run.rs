@@ -63,6 +63,17 @@ impl RunError {
 }
 
 pub async fn run(gw: &Arc<Gateway>, req: RunRequest) -> Result<RunOutput, RunError> {
+    let ticket = gw.agents.enqueue(&req.session_key);
+    run_queued(gw, req, ticket).await
+}
+
+/// [`run`] with a place in the session's queue taken earlier (by `chat.send`, so the
+/// runs of one connection start in the order it sent them).
+pub async fn run_queued(
+    gw: &Arc<Gateway>,
+    req: RunRequest,
+    ticket: super::Ticket,
+) -> Result<RunOutput, RunError> {
     let agents = &gw.agents;
     agents.register(&req.run_id, &req.session_key, req.cancel.clone());
     let started = now_ms();
@@ -73,9 +84,8 @@ pub async fn run(gw: &Arc<Gateway>, req: RunRequest) -> Result<RunOutput, RunErr
     );
     em.start(started);
     let out = {
-        let lock = agents.session_lock(&req.session_key);
         let queued = async {
-            let _turn = lock.lock().await;
+            let _turn = ticket.turn().await;
             let _slot = agents
                 .slots
                 .acquire()

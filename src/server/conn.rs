@@ -116,12 +116,18 @@ pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, heade
     loop {
         tokio::select! {
             msg = next_text(&mut stream) => match msg {
-                Ok(text) => {
+                Ok(text) if waits(&text) => {
                     let (gw2, session2, tx) = (gw.clone(), session.clone(), out_tx.clone());
                     gw.tasks.spawn(async move {
                         let reply = handle_frame(&gw2, &session2, &text, &tx).await;
                         let _ = tx.send(reply);
                     });
+                }
+                Ok(text) => {
+                    // Quick methods answer in order (chat.send queues its run before the
+                    // next frame is read).
+                    let reply = handle_frame(&gw, &session, &text, &out_tx).await;
+                    let _ = out_tx.send(reply);
                 }
                 Err(Some(e)) if e.contains("too long") || e.contains("too big") => {
                     close_with(&mut sink, 1009, "Max payload size exceeded").await;
@@ -161,6 +167,20 @@ pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, heade
         }
     }
     unregister_presence(&gw, presence_key.as_deref());
+}
+
+/// Methods that may wait (for a run, a Telegram send, a session to go idle) run beside
+/// the connection's loop; everything else is answered in order.
+fn waits(text: &str) -> bool {
+    const WAITING: &[&str] = &["agent", "agent.wait", "send", "sessions.delete"];
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.get("method")
+                .and_then(Value::as_str)
+                .map(|m| WAITING.contains(&m))
+        })
+        .unwrap_or(false)
 }
 
 /// `Ok(id)` for a well-formed request frame; `Err(message)` in AJV form otherwise.

@@ -47,10 +47,16 @@ impl World {
     }
 
     pub async fn gateway(&self, telegram: Value, extra: Value) -> TestGateway {
+        self.gateway_with(telegram, extra, false).await
+    }
+
+    /// The same, in Nix mode when `nix` is set.
+    pub async fn gateway_with(&self, telegram: Value, extra: Value, nix: bool) -> TestGateway {
         let ws = self.workspace.path();
         std::fs::write(ws.join("AGENTS.md"), "You are Claw, the test assistant.").unwrap();
         TestGateway::with(Setup {
             config: Some(self.config(ws, telegram, extra)),
+            nix,
             ..Setup::default()
         })
         .await

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, Params};
-use crate::agent::{RunRequest, run};
+use crate::agent::{RunRequest, run_queued};
 use crate::protocol::RpcError;
 use crate::sessions::{keys, transcript};
 
@@ -91,12 +91,14 @@ pub fn send(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         cancel: gw.cancel.child_token(),
         event_session_key: Some(client_key),
     };
-    // Registered before the ack, so an immediate `chat.abort` finds the run.
+    // Registered and queued before the ack: an immediate `chat.abort` finds the run,
+    // and runs start in the order the client sent them.
     gw.agents
         .register(&req.run_id, &req.session_key, req.cancel.clone());
+    let ticket = gw.agents.enqueue(&req.session_key);
     let gw2 = gw.clone();
     gw.tasks.spawn(async move {
-        let _ = run(&gw2, req).await;
+        let _ = run_queued(&gw2, req, ticket).await;
     });
     Ok(json!({"runId": idem, "status": "started"}))
 }

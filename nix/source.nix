@@ -5,8 +5,12 @@
 let
   root = ../.;
   # Files read at compile time besides Rust sources (include_str! / include_bytes!).
+  # The Control UI (ui/: HTML, JS modules, CSS) is embedded whole.
   embedded = [ "src/config/schema/original.json" ];
-  isEmbedded = path: lib.any (rel: lib.hasSuffix "/${rel}" (toString path)) embedded;
+  isEmbedded =
+    path:
+    lib.any (rel: lib.hasSuffix "/${rel}" (toString path)) embedded
+    || lib.hasPrefix "${toString root}/ui/" (toString path);
 in
 lib.cleanSourceWith {
   src = root;

@@ -151,6 +151,8 @@ pub const METHODS: &[&str] = &[
     "pairing.approve",
     "exec.approval.resolve",
     "exec.approval.list",
+    "device.pair.remove",
+    "device.token.revoke",
 ];
 
 /// Every event name of the protocol (`GATEWAY_EVENTS`).

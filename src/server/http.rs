@@ -1,6 +1,5 @@
 //! HTTP on the gateway port: WebSocket upgrades on any path (as the original), liveness
-//! and readiness probes for Fly/Docker/Kubernetes, and a placeholder page until the
-//! Control UI lands.
+//! and readiness probes for Fly/Docker/Kubernetes, and the Control UI (`ui.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +8,7 @@ use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::state::{Gateway, Phase};
@@ -54,10 +53,11 @@ async fn entry(
         };
     }
     let method = req.method().clone();
-    match (method.as_str(), req.uri().path()) {
+    let path = req.uri().path().to_string();
+    match (method.as_str(), path.as_str()) {
         ("GET" | "HEAD", "/healthz") => healthz(&gw),
         ("GET" | "HEAD", "/readyz") => readyz(&gw),
-        ("GET" | "HEAD", "/") => index(&gw),
+        ("GET" | "HEAD", p) if let Some(r) = super::ui::serve(&gw, p, req.headers()) => r,
         _ => (
             StatusCode::NOT_FOUND,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -92,20 +92,4 @@ fn readyz(gw: &Gateway) -> Response {
         axum::Json(body),
     )
         .into_response()
-}
-
-fn index(gw: &Gateway) -> Response {
-    let nix = if gw.nix.enabled {
-        "<p>Running in Nix mode: the config is managed by Nix.</p>"
-    } else {
-        ""
-    };
-    let page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Clawdbot Gateway</title></head>\
-<body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem\">\
-<h1>Clawdbot Gateway</h1><p>Version {}. The gateway is running; the Control UI is not bundled in this build yet.</p>{nix}\
-<p>Check it from a shell with <code>clawdbot health</code> or <code>clawdbot status</code>.</p></body></html>",
-        crate::VERSION
-    );
-    ([(header::CACHE_CONTROL, "no-cache")], Html(page)).into_response()
 }

@@ -16,6 +16,7 @@ mod methods;
 pub mod pairing;
 pub mod presence;
 pub mod state;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -335,6 +335,30 @@ impl PairingStore {
         Ok(Some(t))
     }
 
+    /// Forgets a paired device: its tokens stop working and it must pair again.
+    pub fn remove(&mut self, device_id: &str) -> std::io::Result<Option<PairedDevice>> {
+        let removed = self.paired.remove(device_id);
+        if removed.is_some() {
+            self.persist()?;
+        }
+        Ok(removed)
+    }
+
+    /// Revokes one role's token of a paired device (the device stays paired).
+    pub fn revoke_token(&mut self, device_id: &str, role: &str) -> std::io::Result<bool> {
+        let Some(t) = self
+            .paired
+            .get_mut(device_id)
+            .and_then(|d| d.tokens.as_mut())
+            .and_then(|t| t.get_mut(role))
+        else {
+            return Ok(false);
+        };
+        t.revoked_at_ms = Some(now_ms());
+        self.persist()?;
+        Ok(true)
+    }
+
     pub fn list(&mut self) -> Value {
         self.prune(now_ms());
         let mut pending: Vec<&PendingRequest> = self.pending.values().collect();

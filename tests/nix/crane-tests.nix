@@ -31,6 +31,20 @@ let
     && src.filter "${root}/${f}" "regular";
   keptFiles = lib.filter kept files;
   rustFiles = lib.filter (lib.hasSuffix ".rs") files;
+  # `a/b/../c` → `a/c` (include paths climb out of src/ to reach ui/).
+  resolve =
+    p:
+    lib.concatStringsSep "/" (
+      lib.foldl' (
+        acc: seg:
+        if seg == ".." then
+          lib.init acc
+        else if seg == "." then
+          acc
+        else
+          acc ++ [ seg ]
+      ) [ ] (lib.splitString "/" p)
+    );
   # Every file a Rust source embeds with include_str!/include_bytes!, resolved relative
   # to that source file.
   embedded = lib.concatMap (
@@ -40,7 +54,7 @@ let
         builtins.split ''include_(str|bytes)!\("([^"]+)"\)'' (builtins.readFile "${root}/${f}")
       );
     in
-    map (m: lib.path.subpath.normalise "${dirOf f}/${lib.elemAt m 1}") matches
+    map (m: resolve "${dirOf f}/${lib.elemAt m 1}") matches
   ) rustFiles;
   missing = required: lib.filter (f: !(kept (lib.removePrefix "./" f))) required;
 in

@@ -1,4 +1,4 @@
-//! `device.pair.list|approve|reject`.
+//! `device.pair.list|approve|reject|remove`, `device.token.revoke`.
 
 use serde_json::{Value, json};
 
@@ -65,4 +65,42 @@ pub fn reject(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         true,
     );
     Ok(json!({"requestId": id, "deviceId": req.device_id}))
+}
+
+pub fn remove(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
+    p.only(&["deviceId"])?;
+    let id = p.required_str("deviceId")?;
+    let removed = ctx
+        .gw
+        .pairing
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(id)
+        .map_err(store_err)?;
+    if removed.is_none() {
+        return Err(RpcError::invalid(format!(
+            "unknown deviceId: {id} (see `clawdbot devices list`)"
+        )));
+    }
+    tracing::info!(target: "gateway", "paired device removed device={id} by {}", ctx.client);
+    Ok(json!({"ok": true, "deviceId": id}))
+}
+
+pub fn revoke(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
+    p.only(&["deviceId", "role"])?;
+    let id = p.required_str("deviceId")?;
+    let role = p.required_str("role")?;
+    let done = ctx
+        .gw
+        .pairing
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .revoke_token(id, role)
+        .map_err(store_err)?;
+    if !done {
+        return Err(RpcError::invalid(format!(
+            "no {role} token for device {id}"
+        )));
+    }
+    Ok(json!({"ok": true, "deviceId": id, "role": role, "revokedAtMs": now_ms()}))
 }

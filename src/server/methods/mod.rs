@@ -97,6 +97,8 @@ pub async fn dispatch(
         "device.pair.list" => devices::list(ctx, p),
         "device.pair.approve" => devices::approve(ctx, p),
         "device.pair.reject" => devices::reject(ctx, p),
+        "device.pair.remove" => devices::remove(ctx, p),
+        "device.token.revoke" => devices::revoke(ctx, p),
         _ => Err(RpcError::invalid(format!("unknown method: {method}"))),
     }
 }

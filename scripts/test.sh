@@ -30,6 +30,14 @@ if ! command -v nix-instantiate >/dev/null; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq && $sudo apt-get install -y -qq nix-bin >/dev/null
 fi
+# A real browser for the Control UI tests: Debian's chromium driven by chromedriver.
+if ! command -v chromedriver >/dev/null; then
+  step "install chromium + chromium-driver (apt)"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+export CLAWDBOT_REQUIRE_BROWSER=1
+
 for tool in nixfmt:nixfmt_rs deadnix:deadnix; do
   if ! command -v "${tool%%:*}" >/dev/null; then
     step "install ${tool#*:} (crates.io)"

@@ -269,6 +269,7 @@ pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+pub mod browser;
 pub mod fakes;
 pub mod proc;
 pub mod world;

@@ -261,3 +261,47 @@ async fn in_nix_mode_the_config_is_read_only_and_names_the_option() {
     b.close().await;
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_approval_is_answered_inline_in_chat_and_a_restart_is_announced() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let w = World::new().await;
+    w.anthropic.script([
+        Reply::Tool {
+            name: "exec".into(),
+            input: json!({"command": "echo approved-in-browser"}),
+        },
+        Reply::Text("The command ran.".into()),
+    ]);
+    let mut gw = w
+        .gateway(
+            json!({"enabled": false}),
+            json!({"tools": {"exec": {"security": "allowlist", "ask": "on-miss"}}}),
+        )
+        .await;
+    b.goto(&format!("http://127.0.0.1:{}/#token={TOKEN}", gw.port))
+        .await;
+    b.wait("document.getElementById('conn').textContent.startsWith('connected')")
+        .await;
+    b.eval("location.hash = '#chat'").await;
+    b.wait("document.getElementById('chat-input')").await;
+    b.type_into("#chat-input", "run the thing\n").await;
+    let cmd = b
+        .wait("document.querySelector('.msg.approval pre')?.textContent")
+        .await;
+    assert_eq!(cmd, "echo approved-in-browser");
+    b.click(".msg.approval button.approve").await;
+    b.wait("[...document.querySelectorAll('.msg.assistant')].some(m => m.textContent.includes('The command ran.'))").await;
+    assert!(
+        w.anthropic.requests()[1]["messages"]
+            .to_string()
+            .contains("approved-in-browser")
+    );
+    // The gateway stops: the page says it is restarting and will reconnect.
+    gw.shutdown().await;
+    let banner = b.wait("!document.getElementById('banner').hidden && document.getElementById('banner').textContent").await;
+    assert!(banner.as_str().unwrap().contains("restarting"), "{banner}");
+    b.close().await;
+}

@@ -248,7 +248,7 @@ async fn health_and_readiness_probes_need_no_auth_and_leak_nothing() {
         json!({"ready": true, "phase": "ready"})
     );
     assert_eq!(index.0, 200);
-    assert!(index.1.contains("Clawdbot Gateway"));
+    assert!(index.1.contains("<title>Clawdbot</title>"), "{}", index.1);
     assert_eq!(missing.0, 404);
     for body in [&live.1, &ready.1, &index.1] {
         assert!(!body.contains(TOKEN));

@@ -113,36 +113,57 @@ pub fn set_path(root: &mut Value, key: &str, value: Option<Value>) -> Result<boo
 }
 
 fn edit(paths: &Paths, env: &Env, key: &str, value: Option<Value>) -> ExitCode {
-    let nix = NixMode::detect(env, &paths.config_path);
-    if let Err(e) = crate::config::write::guard(&nix, key) {
-        return fail(e);
+    let unset = value.is_none();
+    match edit_config(paths, env, &[(key, value)]) {
+        Ok(changed) if unset && !changed => fail(format!("Config path not found: {key}")),
+        Ok(_) => {
+            println!(
+                "Updated {key} in {}. A running gateway reloads it automatically.",
+                paths.config_path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
+}
+
+/// Applies `(key, value)` edits (`None` removes) to the config file as one validated,
+/// atomic write with backups; refused in Nix mode with the option to set instead.
+/// Returns whether anything changed. Shared by `config set`, `onboard` and `channels`.
+pub fn edit_config(
+    paths: &Paths,
+    env: &Env,
+    edits: &[(&str, Option<Value>)],
+) -> Result<bool, String> {
+    let nix = NixMode::detect(env, &paths.config_path);
+    let first = edits.first().map(|(k, _)| *k).unwrap_or("config");
+    crate::config::write::guard(&nix, first).map_err(|e| e.to_string())?;
     let raw = std::fs::read_to_string(&paths.config_path).ok();
     let mut doc = match raw.as_deref().map(crate::config::json5::parse) {
         None => Value::Object(Map::new()),
         Some(Ok(p)) => p.value,
-        Some(Err(e)) => return fail(format!("cannot edit {}: {e}", paths.config_path.display())),
+        Some(Err(e)) => return Err(format!("cannot edit {}: {e}", paths.config_path.display())),
     };
-    let unset = value.is_none();
-    match set_path(&mut doc, key, value) {
-        Ok(false) if unset => return fail(format!("Config path not found: {key}")),
-        Ok(_) => {}
-        Err(e) => return fail(e),
+    let mut changed = false;
+    for (key, value) in edits {
+        changed |= set_path(&mut doc, key, value.clone())?;
+    }
+    if !changed {
+        return Ok(false);
     }
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     if let Err(e) = crate::config::load_text(&paths.config_path, Some(text), env) {
-        return fail(format!(
+        return Err(format!(
             "Not written: the change would make the config invalid.\n{e}"
         ));
     }
-    if let Err(e) = crate::config::write::write_value(&paths.config_path, &mut doc, &nix, key) {
-        return fail(e);
+    if let Some(dir) = paths.config_path.parent() {
+        crate::fsutil::create_private_dir(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    println!(
-        "Updated {key} in {}. A running gateway reloads it automatically.",
-        paths.config_path.display()
-    );
-    ExitCode::SUCCESS
+    crate::config::write::write_value(&paths.config_path, &mut doc, &nix, first)
+        .map_err(|e| e.to_string())?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub enum Bind {
 }
 
 impl Bind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Bind::Loopback => "loopback",
             Bind::Lan => "lan",
@@ -106,6 +106,8 @@ pub enum GatewayCommand {
         after_help = "Examples:\n  clawdbot gateway call health\n  clawdbot gateway call config.get --params '{}'\n  clawdbot gateway call device.pair.approve --params '{\"requestId\":\"...\"}'"
     )]
     Call(CallArgs),
+    #[command(flatten)]
+    Service(super::service::ServiceCommand),
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +128,7 @@ pub fn run(args: GatewayArgs, profile: Option<&str>) -> ExitCode {
     match args.command {
         Some(GatewayCommand::Call(call)) => super::client_cmds::call(call, profile),
         Some(GatewayCommand::Run(run)) => start(run, profile),
+        Some(GatewayCommand::Service(cmd)) => super::service::run(cmd, profile),
         None => start(args.run, profile),
     }
 }
@@ -181,7 +184,7 @@ fn parse_port(s: &str, from: &str) -> Result<u16, String> {
 }
 
 /// Reads or creates the generated token (64 hex chars, mode 0600, in the state dir).
-fn generated_token(paths: &Paths) -> Result<(Secret, bool), String> {
+pub(crate) fn generated_token(paths: &Paths) -> Result<(Secret, bool), String> {
     let p = paths.generated_token_path();
     if p.exists() {
         let mut warnings = vec![];

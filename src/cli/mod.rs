@@ -1,10 +1,14 @@
 //! The command line. Each subcommand is one run mode; `run` dispatches.
 
 mod assistant_cmds;
+mod channels_cmd;
 mod check;
 mod client_cmds;
 mod config_cmd;
+mod doctor;
 mod gateway;
+mod onboard;
+pub mod service;
 
 use std::process::ExitCode;
 
@@ -61,6 +65,14 @@ pub enum Command {
         after_help = "Examples:\n  clawdbot config path\n  clawdbot config get gateway.port\n  clawdbot config set gateway.port 3000\n  clawdbot config unset gateway.bind"
     )]
     Config(config_cmd::ConfigArgs),
+    /// Add, list and remove channel accounts (Telegram bot tokens); live status.
+    Channels(channels_cmd::ChannelsArgs),
+    /// How to update this install (cargo, Nix or Docker).
+    Update,
+    /// Check the setup: config, permissions, token, port, service, clock, disk.
+    Doctor(doctor::DoctorArgs),
+    /// Set up the assistant: model key, Telegram bot, gateway, workspace (and the service).
+    Onboard(onboard::OnboardArgs),
     /// Let Telegram senders in: list pending pairing codes, approve one.
     #[command(
         after_help = "An unknown sender who messages the bot gets an 8-character code (valid for an hour).\n\nExamples:\n  clawdbot pairing list\n  clawdbot pairing approve telegram K7QX2M9P"
@@ -106,6 +118,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Dashboard(args) => client_cmds::dashboard(args, profile),
         Command::Devices(args) => client_cmds::devices(args, profile),
         Command::Config(args) => config_cmd::run(args, profile),
+        Command::Channels(args) => channels_cmd::run(args, profile),
+        Command::Update => channels_cmd::update(),
+        Command::Doctor(args) => doctor::run(args, profile),
+        Command::Onboard(args) => onboard::run(args, profile),
         Command::Pairing(args) => assistant_cmds::pairing(args, profile),
         Command::Approvals(args) => assistant_cmds::approvals(args, profile),
     }

@@ -48,7 +48,17 @@ pub fn api_key(
             value: cfg.api_key.as_deref(),
         },
     ]);
-    Ok(lookup(&rest, env, mode, warnings)?.and_then(|f| f.secret().cloned()))
+    if let Some(found) = lookup(&rest, env, mode, warnings)? {
+        return Ok(found.secret().cloned());
+    }
+    // Where `clawdbot onboard` stores a key it was given: <stateDir>/credentials/<id>-api-key.
+    let stored = state_dir.join("credentials").join(&cred);
+    let stored_key = format!("{}", stored.display());
+    let last = [Candidate::File {
+        key: &stored_key,
+        path: stored.exists().then_some(stored_key.as_str()),
+    }];
+    Ok(lookup(&last, env, mode, warnings)?.and_then(|f| f.secret().cloned()))
 }
 
 /// The first `api_key`/`token` profile for the provider in the default agent's

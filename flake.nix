@@ -55,7 +55,10 @@
       apps = forAllSystems (system: rec {
         gateway = {
           type = "app";
-          program = "${self.packages.${system}.gateway}/bin/clawdbot";
+          program = "${import ./nix/app.nix {
+            inherit (pkgsFor system) writeShellScript;
+            inherit (self.packages.${system}) gateway;
+          }}";
           meta.description = "Run the clawdbot gateway (`nix run .#gateway -- --port 3000`)";
         };
         default = gateway;

@@ -6,6 +6,8 @@
   package,
   settings,
   configFile ? null,
+  # Store name of the checked file (instances get their own).
+  name ? "clawdbot-config.json",
 }:
 let
   rendered = (pkgs.formats.json { }).generate "clawdbot.json" settings;
@@ -13,7 +15,7 @@ in
 if configFile != null then
   configFile
 else
-  pkgs.runCommand "clawdbot-config.json"
+  pkgs.runCommand name
     {
       nativeBuildInputs = [ package ];
       preferLocalBuild = true;

@@ -1,6 +1,8 @@
 # services.clawdbot for Home Manager: a systemd user service on Linux, a launchd agent on
 # macOS, and the `clawdbot` CLI on PATH pointed at the same config and state (so its
-# mutating commands answer with the Nix option to change).
+# mutating commands answer with the Nix option to change). `instances.<name>` adds more
+# gateways (unit/agent clawdbot-gateway-<name>, state ~/.clawdbot-<name>, CLI
+# clawdbot-<name>). Workspace documents are copied into the workspace at activation.
 {
   config,
   lib,
@@ -8,29 +10,165 @@
   ...
 }:
 let
-  cfg = config.services.clawdbot;
+  top = config.services.clawdbot;
   clib = import ../nix/lib.nix;
   json = pkgs.formats.json { };
-  common = import ./options.nix { inherit lib pkgs json; };
-  unit = "clawdbot-gateway";
+  gatewayOptions = import ./options.nix { inherit lib json; };
+  cliWrapper = import ./cli-wrapper.nix { inherit pkgs lib; };
   isDarwin = pkgs.stdenv.hostPlatform.isDarwin;
-  settings = clib.stripNulls (clib.withSecretFiles cfg.settings toString cfg.secrets);
-  configFile = import ./checked-config.nix {
-    inherit pkgs settings;
-    inherit (cfg) package configFile;
-  };
-  environment =
-    clib.serviceEnvironment {
-      inherit (cfg) stateDir logLevel;
+  home = config.home.homeDirectory;
+  logDir = "${home}/Library/Logs/clawdbot";
+
+  # Per-gateway defaults: the top level (name null) or instance `name`.
+  defaultsFor =
+    name: settings:
+    let
+      suffix = if name == null then "" else "-${name}";
+      fromSettings = settings.agents.defaults.workspace or null;
+    in
+    {
+      package = if name == null then pkgs.clawdbot else top.package;
+      packageText =
+        if name == null then
+          lib.literalMD "this flake's `packages.<system>.gateway` (set by the flake's module), else `pkgs.clawdbot`"
+        else
+          lib.literalExpression "config.services.clawdbot.package";
+      stateDir = "${home}/.clawdbot${suffix}";
+      stateDirText = lib.literalExpression ''"''${config.home.homeDirectory}/.clawdbot${suffix}"'';
+      workspace =
+        if fromSettings == null then
+          "${home}/clawd${suffix}"
+        else if lib.hasPrefix "~/" fromSettings then
+          home + lib.removePrefix "~" fromSettings
+        else
+          fromSettings;
+      workspaceText = lib.literalMD "`settings.agents.defaults.workspace` (a leading `~/` is expanded), else `\"\${config.home.homeDirectory}/clawd${suffix}\"`";
+    };
+
+  gateway = name: cfg: rec {
+    inherit name cfg;
+    # Secrets reach the gateway as the files themselves (read when it starts).
+    secretFile = n: toString cfg.secrets.${n};
+    at = if name == null then "services.clawdbot" else "services.clawdbot.instances.${name}";
+    unit = clib.unitName name;
+    settings = clib.stripNulls (
+      clib.withWorkspace (clib.withSecretFiles cfg.settings secretFile cfg.secrets) cfg.workspace.path
+    );
+    configFile = import ./checked-config.nix {
+      inherit pkgs settings;
+      inherit (cfg) package configFile;
+      name = if name == null then "clawdbot-config.json" else "clawdbot-${name}-config.json";
+    };
+    cliEnvironment = clib.serviceEnvironment {
+      inherit (cfg) stateDir;
       configPath = "${configFile}";
+    };
+    environment =
+      clib.serviceEnvironment {
+        inherit (cfg) stateDir logLevel;
+        configPath = "${configFile}";
+      }
+      // clib.apiKeyEnv secretFile cfg.secrets;
+    args = [
+      (lib.getExe cfg.package)
+      "gateway"
+    ]
+    ++ cfg.extraArgs;
+    path = lib.makeBinPath (cfg.extraPackages ++ [ cfg.package ]);
+    logName = if name == null then "gateway" else "gateway-${name}";
+    documents = lib.mapAttrs (
+      n: d:
+      if d.text != null then
+        pkgs.writeText "clawdbot-${lib.strings.sanitizeDerivationName (baseNameOf n)}" d.text
+      else
+        "${d.source}"
+    ) cfg.workspace.documents;
+  };
+
+  gateways =
+    lib.optional top.enable (gateway null top)
+    ++ lib.mapAttrsToList gateway (lib.filterAttrs (_: i: i.enable) top.instances);
+
+  assertionsFor =
+    g:
+    clib.secretAssertionsAt g.at g.cfg
+    ++ [ (clib.bindAssertion g.at g.cfg) ]
+    ++ lib.optional (g.name != null) {
+      assertion = builtins.match "[A-Za-z0-9_-]+" g.name != null;
+      message = "services.clawdbot.instances.\"${g.name}\": instance names may only contain letters, digits, - and _ (they name units and directories).";
     }
-    // clib.apiKeyEnv toString cfg.secrets;
-  args = [
-    (lib.getExe cfg.package)
-    "gateway"
-  ]
-  ++ cfg.extraArgs;
-  logDir = "${config.home.homeDirectory}/Library/Logs/clawdbot";
+    ++ [
+      {
+        assertion = lib.hasPrefix "/" g.cfg.workspace.path;
+        message = "${g.at}.workspace.path must be an absolute path (it is \"${g.cfg.workspace.path}\").";
+      }
+    ]
+    ++ lib.mapAttrsToList (n: d: {
+      assertion = clib.isDocumentName n && (d.source == null) != (d.text == null);
+      message = "${g.at}.workspace.documents.\"${n}\": give a relative path inside the workspace and exactly one of source or text.";
+    }) g.cfg.workspace.documents;
+
+  byUnit = f: lib.listToAttrs (map (g: lib.nameValuePair g.unit (f g)) gateways);
+
+  userService = g: {
+    Unit = {
+      Description = "clawdbot gateway${lib.optionalString (g.name != null) " (${g.name})"}";
+      After = [ "network-online.target" ];
+      X-Restart-Triggers = [ "${g.configFile}" ];
+    };
+    Service = {
+      Type = "notify";
+      NotifyAccess = "main";
+      ExecStart = lib.escapeShellArgs g.args;
+      ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+      Restart = "on-failure";
+      RestartSec = 2;
+      WatchdogSec = 30;
+      TimeoutStopSec = 15;
+      Environment = lib.mapAttrsToList (k: v: "${k}=${v}") (g.environment // { PATH = g.path; });
+      EnvironmentFile = lib.mkIf (g.cfg.environmentFile != null) "${g.cfg.environmentFile}";
+      UMask = "0077";
+      NoNewPrivileges = true;
+      LockPersonality = true;
+      RestrictRealtime = true;
+      RestrictSUIDSGID = true;
+      SystemCallArchitectures = "native";
+    };
+    Install.WantedBy = [ "default.target" ];
+  };
+
+  launchdAgent = g: {
+    enable = true;
+    config = {
+      ProgramArguments = g.args;
+      RunAtLoad = true;
+      KeepAlive = true;
+      ProcessType = "Background";
+      # Carries the checked config's store path: a config change changes the plist, and
+      # Home Manager reloads the agent.
+      EnvironmentVariables = g.environment // {
+        PATH = g.path + ":/usr/bin:/bin";
+      };
+      StandardOutPath = "${logDir}/${g.logName}.log";
+      StandardErrorPath = "${logDir}/${g.logName}.err.log";
+    };
+  };
+
+  # Copies each gateway's documents into its workspace (after HM wrote its files).
+  documentSteps = lib.listToAttrs (
+    map (
+      g:
+      lib.nameValuePair "clawdbotDocuments${lib.optionalString (g.name != null) "-${g.name}"}" (
+        lib.hm.dag.entryAfter [ "writeBoundary" ] (
+          clib.copyDocuments {
+            workspace = g.cfg.workspace.path;
+            inherit (g) documents;
+            run = "run ";
+          }
+        )
+      )
+    ) (lib.filter (g: g.documents != { }) gateways)
+  );
 in
 {
   imports = [
@@ -46,67 +184,70 @@ in
     )
   ];
 
-  options.services.clawdbot = common // {
-    stateDir = lib.mkOption {
-      type = lib.types.str;
-      default = "${config.home.homeDirectory}/.clawdbot";
-      defaultText = lib.literalExpression ''"''${config.home.homeDirectory}/.clawdbot"'';
-      description = "Runtime state (devices, sessions, logs, the generated token).";
+  options.services.clawdbot = gatewayOptions (defaultsFor null top.settings) // {
+    enable = lib.mkEnableOption "the clawdbot gateway (a personal AI assistant daemon)";
+
+    instances = lib.mkOption {
+      default = { };
+      description = ''
+        More gateways, each with the options of `services.clawdbot` (its own settings,
+        secrets, port in `settings.gateway.port`, state dir `~/.clawdbot-<name>`,
+        workspace `~/clawd-<name>`), run as `clawdbot-gateway-<name>` and reached with the
+        `clawdbot-<name>` command. They run whether or not `services.clawdbot.enable` is
+        set.
+      '';
+      example = lib.literalExpression ''
+        {
+          work.settings.gateway.port = 18790;
+          work.secrets.anthropic-api-key = "''${config.home.homeDirectory}/.secrets/work-anthropic";
+        }
+      '';
+      type = lib.types.attrsOf (
+        lib.types.submodule (
+          { name, config, ... }:
+          {
+            options = gatewayOptions (defaultsFor name config.settings) // {
+              enable = lib.mkEnableOption "this gateway" // {
+                default = true;
+              };
+            };
+          }
+        )
+      );
     };
   };
 
-  config = lib.mkIf cfg.enable (
+  # Every attribute name below is static; only values depend on the gateways (otherwise
+  # the module system would recurse through services.clawdbot).
+  config = lib.mkIf (gateways != [ ]) (
     lib.mkMerge [
       {
-        assertions = clib.secretAssertions cfg;
-        home.packages = [ cfg.package ];
-        home.sessionVariables = environment;
+        assertions =
+          lib.concatMap assertionsFor gateways
+          ++ clib.portAssertions (
+            map (g: {
+              inherit (g) at;
+              port = g.cfg.settings.gateway.port;
+            }) gateways
+          );
+        home.packages =
+          lib.optional top.enable top.package
+          ++ map (
+            g:
+            cliWrapper {
+              name = "clawdbot-${g.name}";
+              inherit (g.cfg) package;
+              environment = g.cliEnvironment;
+            }
+          ) (lib.filter (g: g.name != null) gateways);
+        home.sessionVariables = lib.mkIf top.enable (gateway null top).cliEnvironment;
+        home.activation = documentSteps;
       }
       (lib.mkIf (!isDarwin) {
-        systemd.user.services.${unit} = {
-          Unit = {
-            Description = "clawdbot gateway";
-            After = [ "network-online.target" ];
-            X-Restart-Triggers = [ "${configFile}" ];
-          };
-          Service = {
-            Type = "notify";
-            NotifyAccess = "main";
-            ExecStart = lib.escapeShellArgs args;
-            ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
-            Restart = "on-failure";
-            RestartSec = 2;
-            WatchdogSec = 30;
-            TimeoutStopSec = 15;
-            Environment = lib.mapAttrsToList (k: v: "${k}=${v}") (
-              environment // { PATH = lib.makeBinPath (cfg.extraPackages ++ [ cfg.package ]); }
-            );
-            EnvironmentFile = lib.mkIf (cfg.environmentFile != null) "${cfg.environmentFile}";
-            UMask = "0077";
-            NoNewPrivileges = true;
-            LockPersonality = true;
-            RestrictRealtime = true;
-            RestrictSUIDSGID = true;
-            SystemCallArchitectures = "native";
-          };
-          Install.WantedBy = [ "default.target" ];
-        };
+        systemd.user.services = byUnit userService;
       })
       (lib.mkIf isDarwin {
-        launchd.agents.${unit} = {
-          enable = true;
-          config = {
-            ProgramArguments = args;
-            RunAtLoad = true;
-            KeepAlive = true;
-            ProcessType = "Background";
-            EnvironmentVariables = environment // {
-              PATH = lib.makeBinPath (cfg.extraPackages ++ [ cfg.package ]) + ":/usr/bin:/bin";
-            };
-            StandardOutPath = "${logDir}/gateway.log";
-            StandardErrorPath = "${logDir}/gateway.err.log";
-          };
-        };
+        launchd.agents = byUnit launchdAgent;
         home.activation.clawdbotLogDir = lib.hm.dag.entryAfter [ "writeBoundary" ] ''
           run mkdir -p ${lib.escapeShellArg logDir}
         '';

@@ -3,6 +3,9 @@
 # The config is rendered with pkgs.formats.json and validated at build time by the
 # gateway's own `check-config`, so a bad config fails `nixos-rebuild` before anything is
 # activated. Secrets are paths outside the store, handed over with LoadCredential.
+# `instances.<name>` adds more gateways (unit clawdbot-gateway-<name>, state
+# /var/lib/clawdbot-<name>); root gets a `clawdbot` (and `clawdbot-<name>`) command bound
+# to each. Workspace documents are copied into the workspace before each start.
 {
   config,
   lib,
@@ -10,148 +13,293 @@
   ...
 }:
 let
-  cfg = config.services.clawdbot;
+  top = config.services.clawdbot;
   clib = import ../nix/lib.nix;
   json = pkgs.formats.json { };
-  common = import ./options.nix { inherit lib pkgs json; };
-  unit = "clawdbot-gateway";
-  credentialDir = "/run/credentials/${unit}.service";
+  gatewayOptions = import ./options.nix { inherit lib json; };
+  cliWrapper = import ./cli-wrapper.nix { inherit pkgs lib; };
 
-  settings = clib.stripNulls (
-    clib.withSecretFiles cfg.settings (n: "${credentialDir}/${n}") cfg.secrets
-  );
-  configFile = import ./checked-config.nix {
-    inherit pkgs settings;
-    inherit (cfg) package configFile;
-  };
-  port = cfg.settings.gateway.port;
-  hasAuth =
-    cfg.secrets ? gateway-token
-    || cfg.secrets ? gateway-password
-    || (cfg.settings.gateway.auth.tokenFile or null) != null
-    || (cfg.settings.gateway.auth.passwordFile or null) != null
-    || cfg.environmentFile != null;
-in
-{
-  options.services.clawdbot = common // {
-    stateDir = lib.mkOption {
-      type = lib.types.str;
-      default = "/var/lib/clawdbot";
-      description = "Runtime state (devices, sessions, logs); created by systemd when under /var/lib.";
-    };
-
+  # Options only the NixOS module has; instances default to the top level's choices.
+  systemOptions = d: {
     user = lib.mkOption {
       type = lib.types.str;
-      default = "clawdbot";
-      description = "User to run as; created when left at the default.";
+      default = d.user;
+      defaultText = d.userText;
+      description = "User to run as; the `clawdbot` system user is created when it is used (and dynamicUser is off).";
     };
-
     group = lib.mkOption {
       type = lib.types.str;
-      default = "clawdbot";
-      description = "Group to run as; created when left at the default.";
+      default = d.group;
+      defaultText = d.groupText;
+      description = "Group to run as; the `clawdbot` group is created when it is used (and dynamicUser is off).";
     };
-
+    dynamicUser = lib.mkOption {
+      type = lib.types.bool;
+      default = d.dynamicUser;
+      defaultText = d.dynamicUserText;
+      description = ''
+        Run as a transient user allocated by systemd (DynamicUser=) instead of `user` and
+        `group`; the state dir must then be under /var/lib and hold the workspace.
+      '';
+    };
     openFirewall = lib.mkOption {
       type = lib.types.bool;
       default = false;
       description = "Open the gateway port in the firewall.";
     };
-
   };
 
-  config = lib.mkIf cfg.enable {
-    assertions = clib.secretAssertions cfg ++ [
-      {
-        assertion = !(clib.isPublicBind cfg.settings.gateway.bind) || hasAuth;
-        message = "services.clawdbot.settings.gateway.bind = \"${cfg.settings.gateway.bind}\" exposes the gateway beyond loopback without auth; set services.clawdbot.secrets.gateway-token (or gateway-password).";
-      }
-    ];
+  defaultsFor =
+    name: cfg:
+    let
+      suffix = if name == null then "" else "-${name}";
+      fromSettings = cfg.settings.agents.defaults.workspace or null;
+      inherited = n: if name == null then "clawdbot" else top.${n};
+      inheritedText =
+        n: lib.literalExpression (if name == null then ''"clawdbot"'' else "config.services.clawdbot.${n}");
+    in
+    {
+      package = if name == null then pkgs.clawdbot else top.package;
+      packageText =
+        if name == null then
+          lib.literalMD "this flake's `packages.<system>.gateway` (set by the flake's module), else `pkgs.clawdbot`"
+        else
+          lib.literalExpression "config.services.clawdbot.package";
+      stateDir = "/var/lib/clawdbot${suffix}";
+      stateDirText = lib.literalExpression ''"/var/lib/clawdbot${suffix}"'';
+      workspace = if fromSettings == null then "${cfg.stateDir}/workspace" else fromSettings;
+      workspaceText = lib.literalMD "`settings.agents.defaults.workspace`, else `\"\${stateDir}/workspace\"`";
+      user = inherited "user";
+      userText = inheritedText "user";
+      group = inherited "group";
+      groupText = inheritedText "group";
+      dynamicUser = name != null && top.dynamicUser;
+      dynamicUserText =
+        if name == null then lib.literalExpression "false" else inheritedText "dynamicUser";
+    };
 
-    users.users = lib.mkIf (cfg.user == "clawdbot") {
+  optionsFor = d: gatewayOptions d // systemOptions d;
+
+  gateway = name: cfg: rec {
+    inherit name cfg;
+    at = if name == null then "services.clawdbot" else "services.clawdbot.instances.${name}";
+    unit = clib.unitName name;
+    credentialDir = "/run/credentials/${unit}.service";
+    settings = clib.stripNulls (
+      clib.withWorkspace (clib.withSecretFiles cfg.settings (
+        n: "${credentialDir}/${n}"
+      ) cfg.secrets) cfg.workspace.path
+    );
+    configFile = import ./checked-config.nix {
+      inherit pkgs settings;
+      inherit (cfg) package configFile;
+      name = if name == null then "clawdbot-config.json" else "clawdbot-${name}-config.json";
+    };
+    cliEnvironment = clib.serviceEnvironment {
+      inherit (cfg) stateDir;
+      configPath = "${configFile}";
+    };
+    port = cfg.settings.gateway.port;
+    underVarLib = lib.hasPrefix "/var/lib/" cfg.stateDir;
+    workspaceInState = lib.hasPrefix "${cfg.stateDir}/" cfg.workspace.path;
+    documents = lib.mapAttrs (
+      n: d:
+      if d.text != null then
+        pkgs.writeText "clawdbot-${lib.strings.sanitizeDerivationName (baseNameOf n)}" d.text
+      else
+        "${d.source}"
+    ) cfg.workspace.documents;
+    # Runs as the service's user, inside its sandbox, before every start.
+    copyDocuments =
+      pkgs.writeShellScript "clawdbot-documents${lib.optionalString (name != null) "-${name}"}"
+        (
+          "set -eu\n"
+          + clib.copyDocuments {
+            workspace = cfg.workspace.path;
+            inherit documents;
+            bin = {
+              install = "${pkgs.coreutils}/bin/install";
+              rm = "${pkgs.coreutils}/bin/rm";
+              cmp = "${pkgs.diffutils}/bin/cmp";
+            };
+          }
+        );
+  };
+
+  gateways =
+    lib.optional top.enable (gateway null top)
+    ++ lib.mapAttrsToList gateway (lib.filterAttrs (_: i: i.enable) top.instances);
+  staticUsers = lib.filter (g: !g.cfg.dynamicUser) gateways;
+
+  assertionsFor =
+    g:
+    clib.secretAssertionsAt g.at g.cfg
+    ++ [ (clib.bindAssertion g.at g.cfg) ]
+    ++ lib.optional (g.name != null) {
+      assertion = builtins.match "[A-Za-z0-9_-]+" g.name != null;
+      message = "services.clawdbot.instances.\"${g.name}\": instance names may only contain letters, digits, - and _ (they name units and directories).";
+    }
+    ++ lib.optional g.cfg.dynamicUser {
+      assertion = g.underVarLib && (g.documents == { } || g.workspaceInState);
+      message = "${g.at}.dynamicUser needs stateDir under /var/lib/ (it is ${g.cfg.stateDir}) and, with documents, workspace.path inside it.";
+    }
+    ++ [
+      {
+        assertion = lib.hasPrefix "/" g.cfg.workspace.path;
+        message = "${g.at}.workspace.path must be an absolute path (it is \"${g.cfg.workspace.path}\").";
+      }
+    ]
+    ++ lib.mapAttrsToList (n: d: {
+      assertion = clib.isDocumentName n && (d.source == null) != (d.text == null);
+      message = "${g.at}.workspace.documents.\"${n}\": give a relative path inside the workspace and exactly one of source or text.";
+    }) g.cfg.workspace.documents;
+
+  service = g: {
+    description = "clawdbot gateway${lib.optionalString (g.name != null) " (${g.name})"}";
+    wantedBy = [ "multi-user.target" ];
+    after = [ "network-online.target" ];
+    wants = [ "network-online.target" ];
+    path = g.cfg.extraPackages;
+    environment =
+      clib.serviceEnvironment {
+        inherit (g.cfg) stateDir logLevel;
+        configPath = "${g.configFile}";
+      }
+      // clib.apiKeyEnv (n: "${g.credentialDir}/${n}") g.cfg.secrets;
+    restartTriggers = [ g.configFile ];
+    serviceConfig = {
+      Type = "notify";
+      NotifyAccess = "main";
+      ExecStart = "${lib.getExe g.cfg.package} gateway ${lib.escapeShellArgs g.cfg.extraArgs}";
+      ExecStartPre = lib.mkIf (g.documents != { }) "${g.copyDocuments}";
+      ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+      Restart = "on-failure";
+      RestartSec = 2;
+      WatchdogSec = 30;
+      TimeoutStopSec = 15;
+      User = lib.mkIf (!g.cfg.dynamicUser) g.cfg.user;
+      Group = lib.mkIf (!g.cfg.dynamicUser) g.cfg.group;
+      DynamicUser = lib.mkIf g.cfg.dynamicUser true;
+      StateDirectory = lib.mkIf g.underVarLib (lib.removePrefix "/var/lib/" g.cfg.stateDir);
+      StateDirectoryMode = "0700";
+      WorkingDirectory = g.cfg.stateDir;
+      ReadWritePaths = lib.mkIf (!g.workspaceInState) [ g.cfg.workspace.path ];
+      LoadCredential = clib.credentials g.cfg.secrets;
+      EnvironmentFile = lib.mkIf (g.cfg.environmentFile != null) g.cfg.environmentFile;
+      # Hardening: a native daemon needs none of the relaxations Node required.
+      UMask = "0077";
+      NoNewPrivileges = true;
+      ProtectSystem = "strict";
+      ProtectHome = true;
+      PrivateTmp = true;
+      PrivateDevices = true;
+      PrivateUsers = true;
+      ProtectHostname = true;
+      ProtectClock = true;
+      ProtectKernelTunables = true;
+      ProtectKernelModules = true;
+      ProtectKernelLogs = true;
+      ProtectControlGroups = true;
+      ProtectProc = "invisible";
+      ProcSubset = "pid";
+      RestrictAddressFamilies = [
+        "AF_INET"
+        "AF_INET6"
+        "AF_UNIX"
+      ];
+      RestrictNamespaces = true;
+      RestrictRealtime = true;
+      RestrictSUIDSGID = true;
+      LockPersonality = true;
+      MemoryDenyWriteExecute = true;
+      RemoveIPC = true;
+      CapabilityBoundingSet = "";
+      AmbientCapabilities = "";
+      DevicePolicy = "closed";
+      SystemCallArchitectures = "native";
+      SystemCallFilter = [
+        "@system-service"
+        "~@privileged"
+        "~@resources"
+      ];
+    };
+  };
+in
+{
+  options.services.clawdbot = optionsFor (defaultsFor null top) // {
+    enable = lib.mkEnableOption "the clawdbot gateway (a personal AI assistant daemon)";
+
+    instances = lib.mkOption {
+      default = { };
+      description = ''
+        More gateways, each with the options of `services.clawdbot` (its own settings,
+        secrets, port in `settings.gateway.port`, state dir /var/lib/clawdbot-<name>),
+        run as `clawdbot-gateway-<name>`; root reaches each with `clawdbot-<name>`. They
+        run whether or not `services.clawdbot.enable` is set.
+      '';
+      example = lib.literalExpression ''
+        {
+          family.settings.gateway.port = 18790;
+          family.secrets.telegram-bot-token = "/run/agenix/family-telegram";
+        }
+      '';
+      type = lib.types.attrsOf (
+        lib.types.submodule (
+          { name, config, ... }:
+          {
+            options = optionsFor (defaultsFor name config) // {
+              enable = lib.mkEnableOption "this gateway" // {
+                default = true;
+              };
+            };
+          }
+        )
+      );
+    };
+  };
+
+  # Every attribute name below is static; only values depend on the gateways.
+  config = lib.mkIf (gateways != [ ]) {
+    assertions =
+      lib.concatMap assertionsFor gateways
+      ++ clib.portAssertions (
+        map (g: {
+          inherit (g) at port;
+        }) gateways
+      );
+
+    users.users = lib.mkIf (lib.any (g: g.cfg.user == "clawdbot") staticUsers) {
       clawdbot = {
         isSystemUser = true;
-        inherit (cfg) group;
-        home = cfg.stateDir;
+        group = "clawdbot";
+        home = top.stateDir;
         description = "clawdbot gateway";
       };
     };
-    users.groups = lib.mkIf (cfg.group == "clawdbot") { clawdbot = { }; };
-
-    networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [ port ];
-
-    systemd.tmpfiles.rules = lib.mkIf (!lib.hasPrefix "/var/lib/" cfg.stateDir) [
-      "d ${cfg.stateDir} 0700 ${cfg.user} ${cfg.group} - -"
-    ];
-
-    systemd.services.${unit} = {
-      description = "clawdbot gateway";
-      wantedBy = [ "multi-user.target" ];
-      after = [ "network-online.target" ];
-      wants = [ "network-online.target" ];
-      path = cfg.extraPackages;
-      environment =
-        clib.serviceEnvironment {
-          inherit (cfg) stateDir logLevel;
-          configPath = "${configFile}";
-        }
-        // clib.apiKeyEnv (n: "${credentialDir}/${n}") cfg.secrets;
-      restartTriggers = [ configFile ];
-      serviceConfig = {
-        Type = "notify";
-        NotifyAccess = "main";
-        ExecStart = "${lib.getExe cfg.package} gateway ${lib.escapeShellArgs cfg.extraArgs}";
-        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
-        Restart = "on-failure";
-        RestartSec = 2;
-        WatchdogSec = 30;
-        TimeoutStopSec = 15;
-        User = cfg.user;
-        Group = cfg.group;
-        StateDirectory = lib.mkIf (lib.hasPrefix "/var/lib/" cfg.stateDir) (
-          lib.removePrefix "/var/lib/" cfg.stateDir
-        );
-        StateDirectoryMode = "0700";
-        WorkingDirectory = cfg.stateDir;
-        LoadCredential = clib.credentials cfg.secrets;
-        EnvironmentFile = lib.mkIf (cfg.environmentFile != null) cfg.environmentFile;
-        # Hardening: a native daemon needs none of the relaxations Node required.
-        UMask = "0077";
-        NoNewPrivileges = true;
-        ProtectSystem = "strict";
-        ProtectHome = true;
-        PrivateTmp = true;
-        PrivateDevices = true;
-        PrivateUsers = true;
-        ProtectHostname = true;
-        ProtectClock = true;
-        ProtectKernelTunables = true;
-        ProtectKernelModules = true;
-        ProtectKernelLogs = true;
-        ProtectControlGroups = true;
-        ProtectProc = "invisible";
-        ProcSubset = "pid";
-        RestrictAddressFamilies = [
-          "AF_INET"
-          "AF_INET6"
-          "AF_UNIX"
-        ];
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        LockPersonality = true;
-        MemoryDenyWriteExecute = true;
-        RemoveIPC = true;
-        CapabilityBoundingSet = "";
-        AmbientCapabilities = "";
-        DevicePolicy = "closed";
-        SystemCallArchitectures = "native";
-        SystemCallFilter = [
-          "@system-service"
-          "~@privileged"
-          "~@resources"
-        ];
-      };
+    users.groups = lib.mkIf (lib.any (g: g.cfg.group == "clawdbot") staticUsers) {
+      clawdbot = { };
     };
+
+    networking.firewall.allowedTCPPorts = map (g: g.port) (lib.filter (g: g.cfg.openFirewall) gateways);
+
+    systemd.tmpfiles.rules = lib.concatMap (
+      g:
+      lib.optional (!g.underVarLib) "d ${g.cfg.stateDir} 0700 ${g.cfg.user} ${g.cfg.group} - -"
+      ++ lib.optional (
+        !g.workspaceInState
+      ) "d ${g.cfg.workspace.path} 0700 ${g.cfg.user} ${g.cfg.group} - -"
+    ) staticUsers;
+
+    systemd.services = lib.listToAttrs (map (g: lib.nameValuePair g.unit (service g)) gateways);
+
+    # Admin commands for root, bound to each gateway's config and state.
+    environment.systemPackages = map (
+      g:
+      cliWrapper {
+        name = if g.name == null then "clawdbot" else "clawdbot-${g.name}";
+        inherit (g.cfg) package;
+        environment = g.cliEnvironment;
+      }
+    ) gateways;
   };
 }

@@ -1,16 +1,35 @@
-# Options shared by the NixOS and Home Manager modules.
+# The options of one gateway, shared by the NixOS and Home Manager modules, by the top
+# level (services.clawdbot) and by every instance (services.clawdbot.instances.<name>).
+# `d` holds the defaults that differ between them: package, stateDir, workspace (each with
+# a *Text variant for the documentation).
 {
   lib,
-  pkgs,
   json,
 }:
+d:
+let
+  document = lib.types.submodule {
+    options = {
+      source = lib.mkOption {
+        type = lib.types.nullOr lib.types.path;
+        default = null;
+        description = "File to copy (a path in your configuration, copied to the store first).";
+      };
+      text = lib.mkOption {
+        type = lib.types.nullOr lib.types.lines;
+        default = null;
+        description = "The document's text.";
+      };
+    };
+  };
+  # A path (./SOUL.md, or a store path string) is a source; any other string is text.
+  toDocument = v: if builtins.isPath v || lib.isStorePath v then { source = v; } else { text = v; };
+in
 {
-  enable = lib.mkEnableOption "the clawdbot gateway (a personal AI assistant daemon)";
-
   package = lib.mkOption {
     type = lib.types.package;
-    default = pkgs.clawdbot;
-    defaultText = lib.literalExpression "pkgs.clawdbot (the flake's module sets its own build)";
+    default = d.package;
+    defaultText = d.packageText;
     description = "The clawdbot package to run.";
   };
 
@@ -128,5 +147,47 @@
     type = lib.types.listOf lib.types.str;
     default = [ ];
     description = "Extra arguments to `clawdbot gateway`.";
+  };
+
+  stateDir = lib.mkOption {
+    type = lib.types.str;
+    default = d.stateDir;
+    defaultText = d.stateDirText;
+    description = "Runtime state (devices, sessions, logs, the generated token); never managed by Nix.";
+  };
+
+  workspace = {
+    path = lib.mkOption {
+      type = lib.types.str;
+      default = d.workspace;
+      defaultText = d.workspaceText;
+      description = ''
+        The agent's workspace: its documents and the files its tools work on. Passed to
+        the gateway as `agents.defaults.workspace`, unless `settings` sets that key (then
+        this defaults to it).
+      '';
+    };
+    documents = lib.mkOption {
+      type = lib.types.attrsOf (
+        lib.types.coercedTo (lib.types.either lib.types.path lib.types.str) toDocument document
+      );
+      default = { };
+      example = lib.literalExpression ''
+        {
+          "AGENTS.md" = ./documents/AGENTS.md;
+          "SOUL.md" = ./documents/SOUL.md;
+          "USER.md" = "I am Alice; I live in Lisbon.";
+        }
+      '';
+      description = ''
+        Documents copied into the workspace (AGENTS.md, SOUL.md, TOOLS.md, IDENTITY.md,
+        USER.md, or any relative path), as regular files of mode 0600 owned by the
+        gateway's user, not as links into the store. A path value is a file to copy, a
+        string is the text itself (or give `{ source = …; }` / `{ text = …; }`).
+        They are copied again on every switch (Home Manager) or start (NixOS), so edits the
+        agent makes to a declared document do not survive; undeclared files are left
+        alone, including documents you stop declaring.
+      '';
+    };
   };
 }

@@ -156,16 +156,115 @@ rec {
     // (if logLevel == null then { } else { CLAWDBOT_LOG = logLevel; });
 
   # Assertions both modules make: secrets are files outside the store, never inline.
-  secretAssertions = cfg: [
+  # `at` is the option path of the gateway in messages (an instance names itself).
+  secretAssertions = secretAssertionsAt "services.clawdbot";
+  secretAssertionsAt = at: cfg: [
     {
       assertion = builtins.all (p: !isStorePath p) (builtins.attrValues cfg.secrets);
-      message = "services.clawdbot.secrets: a secret file is inside /nix/store, which is world-readable; point it at a file outside the store (agenix, sops-nix, /run/keys or ~/.secrets).";
+      message = "${at}.secrets: a secret file is inside /nix/store, which is world-readable; point it at a file outside the store (agenix, sops-nix, /run/keys or ~/.secrets).";
     }
     {
       assertion = inlineSecrets cfg.settings == [ ];
-      message = "services.clawdbot.settings contains inline secrets (${builtins.concatStringsSep ", " (inlineSecrets cfg.settings)}); they would be copied into the world-readable store. Use services.clawdbot.secrets instead.";
+      message = "${at}.settings contains inline secrets (${builtins.concatStringsSep ", " (inlineSecrets cfg.settings)}); they would be copied into the world-readable store. Use ${at}.secrets instead.";
     }
   ];
+
+  # Does the gateway get a token or password from somewhere?
+  hasAuth =
+    cfg:
+    cfg.secrets ? gateway-token
+    || cfg.secrets ? gateway-password
+    || (cfg.settings.gateway.auth.tokenFile or null) != null
+    || (cfg.settings.gateway.auth.passwordFile or null) != null
+    || cfg.environmentFile != null;
+
+  # A gateway reachable from other machines must have auth.
+  bindAssertion =
+    at: cfg:
+    let
+      bind = cfg.settings.gateway.bind or "loopback";
+    in
+    {
+      assertion = !(isPublicBind bind) || hasAuth cfg;
+      message = "${at}.settings.gateway.bind = \"${bind}\" exposes the gateway beyond loopback without auth; set ${at}.secrets.gateway-token (or gateway-password).";
+    };
+
+  # One assertion per port used by more than one gateway, naming all of them.
+  # `gateways` is a list of { at; port; }.
+  portAssertions =
+    gateways:
+    let
+      ports = builtins.foldl' (
+        acc: g:
+        let
+          k = toString g.port;
+        in
+        acc // { ${k} = (acc.${k} or [ ]) ++ [ g.at ]; }
+      ) { } gateways;
+    in
+    map (k: {
+      assertion = builtins.length ports.${k} < 2;
+      message = "${
+        builtins.concatStringsSep " and " ports.${k}
+      } use the same port ${k} (settings.gateway.port); give each gateway its own port.";
+    }) (attrNames ports);
+
+  # The unit / agent name of a gateway: the top level (name null) or an instance.
+  unitName = name: if name == null then "clawdbot-gateway" else "clawdbot-gateway-${name}";
+
+  # Settings with agents.defaults.workspace set to `workspace`, unless the user set it.
+  withWorkspace =
+    settings: workspace:
+    if (settings.agents.defaults.workspace or null) != null then
+      settings
+    else
+      settings
+      // {
+        agents = (settings.agents or { }) // {
+          defaults = (settings.agents.defaults or { }) // {
+            inherit workspace;
+          };
+        };
+      };
+
+  # A document name is a relative path inside the workspace: no leading /, no `..` or
+  # `.` components, no empty components.
+  isDocumentName =
+    n:
+    n != ""
+    && substring 0 1 n != "/"
+    && builtins.all (c: c != "" && c != "." && c != "..") (filter isString (builtins.split "/" n));
+
+  shellQuote = s: "'${builtins.replaceStrings [ "'" ] [ "'\\''" ] s}'";
+
+  # Shell that copies each document (name → file) into the workspace as a regular file
+  # (mode 0600, owned by whoever runs it), replacing a stale copy or an old symlink and
+  # leaving identical files alone. `run` prefixes each change (Home Manager's dry-run
+  # `run`, or ""); `bin` gives the programs (store paths, or names found on PATH).
+  copyDocuments =
+    {
+      workspace,
+      documents,
+      run ? "",
+      bin ? {
+        install = "install";
+        cmp = "cmp";
+        rm = "rm";
+      },
+    }:
+    builtins.concatStringsSep "" (
+      map (
+        n:
+        let
+          src = shellQuote (toString documents.${n});
+          dst = shellQuote "${workspace}/${n}";
+        in
+        "if [ -L ${dst} ] || ! ${bin.cmp} -s ${src} ${dst}; then\n"
+        + "  ${run}${bin.rm} -f ${dst}\n"
+        + "  ${run}${bin.install} -D -m 0600 ${src} ${dst}\n"
+        + "fi\n"
+      ) (attrNames documents)
+    );
 
   # Is this bind reachable from other machines?
   isPublicBind = bind: bind != null && bind != "loopback";

@@ -21,7 +21,11 @@
       ...
     }:
     {
-      # Replace "me" and the system with yours, then: home-manager switch --flake .#me
+      # Replace "me", its home and the system with yours (on a Mac: aarch64-darwin and
+      # /Users/me), create the secret files named in clawdbot.nix, then:
+      #   home-manager switch --flake .#me
+      # The gateway starts on switch and at login (Linux: systemd --user; macOS: launchd).
+      # On a headless Linux host, also run `loginctl enable-linger $USER` once.
       homeConfigurations.me = home-manager.lib.homeManagerConfiguration {
         pkgs = nixpkgs.legacyPackages.x86_64-linux;
         modules = [

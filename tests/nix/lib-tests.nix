@@ -124,6 +124,129 @@ in
         true
       ];
     };
+    secretAssertionsNameTheInstance = {
+      actual = map (a: a.message) (
+        builtins.filter (a: !a.assertion) (
+          clib.secretAssertionsAt "services.clawdbot.instances.work" {
+            secrets.t = "/nix/store/x-token";
+            settings = { };
+          }
+        )
+      );
+      expected = [
+        "services.clawdbot.instances.work.secrets: a secret file is inside /nix/store, which is world-readable; point it at a file outside the store (agenix, sops-nix, /run/keys or ~/.secrets)."
+      ];
+    };
+    bindNeedsAuth =
+      let
+        gw = bind: secrets: {
+          inherit secrets;
+          settings.gateway = {
+            inherit bind;
+            auth = { };
+          };
+          environmentFile = null;
+        };
+      in
+      {
+        actual = map (g: (clib.bindAssertion "x" g).assertion) [
+          (gw "loopback" { })
+          (gw "lan" { })
+          (gw "lan" { gateway-token = "/run/t"; })
+          (gw "tailnet" { gateway-password = "/run/p"; })
+        ];
+        expected = [
+          true
+          false
+          true
+          true
+        ];
+      };
+    portConflictsNameAll = {
+      actual = map (a: a.message) (
+        builtins.filter (a: !a.assertion) (
+          clib.portAssertions [
+            {
+              at = "services.clawdbot";
+              port = 18789;
+            }
+            {
+              at = "services.clawdbot.instances.a";
+              port = 18790;
+            }
+            {
+              at = "services.clawdbot.instances.b";
+              port = 18789;
+            }
+          ]
+        )
+      );
+      expected = [
+        "services.clawdbot and services.clawdbot.instances.b use the same port 18789 (settings.gateway.port); give each gateway its own port."
+      ];
+    };
+    unitNames = {
+      actual = map clib.unitName [
+        null
+        "work"
+      ];
+      expected = [
+        "clawdbot-gateway"
+        "clawdbot-gateway-work"
+      ];
+    };
+    workspaceInjectedUnlessSet = {
+      actual = [
+        (clib.withWorkspace { gateway.port = 1; } "/w")
+        (clib.withWorkspace { agents.list = [ ]; } "/w")
+        (clib.withWorkspace { agents.defaults.workspace = "~/mine"; } "/w")
+      ];
+      expected = [
+        {
+          gateway.port = 1;
+          agents.defaults.workspace = "/w";
+        }
+        {
+          agents.list = [ ];
+          agents.defaults.workspace = "/w";
+        }
+        { agents.defaults.workspace = "~/mine"; }
+      ];
+    };
+    documentNames = {
+      actual = map clib.isDocumentName [
+        "SOUL.md"
+        "memory/notes.md"
+        "../SOUL.md"
+        "/etc/passwd"
+        "a//b"
+        "./a"
+        ""
+      ];
+      expected = [
+        true
+        true
+        false
+        false
+        false
+        false
+        false
+      ];
+    };
+    copyDocumentsQuotes = {
+      actual = clib.copyDocuments {
+        workspace = "/home/o'brien/clawd";
+        documents."SOUL.md" = "/nix/store/x-soul";
+        run = "run ";
+      };
+      expected = builtins.concatStringsSep "\n" [
+        "if [ -L '/home/o'\\''brien/clawd/SOUL.md' ] || ! cmp -s '/nix/store/x-soul' '/home/o'\\''brien/clawd/SOUL.md'; then"
+        "  run rm -f '/home/o'\\''brien/clawd/SOUL.md'"
+        "  run install -D -m 0600 '/nix/store/x-soul' '/home/o'\\''brien/clawd/SOUL.md'"
+        "fi"
+        ""
+      ];
+    };
     missingAttrIsAnError = {
       actual = clib.noSuchHelper;
       expectedError = "attribute 'noSuchHelper' missing";

@@ -4,6 +4,8 @@
 {
   lib,
   gatewayBin ? null,
+  # Where the documents test copies to (a temporary directory of run.sh).
+  workspace ? "/tmp/clawdbot-nixos-test-workspace",
   ...
 }:
 let
@@ -20,6 +22,24 @@ let
     ];
   svc = extra: (enabled extra).systemd.services.clawdbot-gateway;
   sc = extra: (svc extra).serviceConfig;
+  # The generated clawdbot.json, read back from the store (built on the fly).
+  configOf = s: builtins.fromJSON (builtins.readFile s.environment.CLAWDBOT_CONFIG_PATH);
+  family = {
+    settings.gateway.port = 18790;
+    secrets.gateway-token = "/run/keys/family-token";
+  };
+  documents = {
+    "SOUL.md" = "Be kind.\n";
+    "AGENTS.md" = ./fixtures/AGENTS.md;
+    "notes/USER.md".text = "Alice.\n";
+  };
+  names = map (p: p.name);
+  # templates/nixos, through its own flake.nix, with nixosSystem played by the harness.
+  template =
+    ((import ../../templates/nixos/flake.nix).outputs {
+      nixpkgs.lib.nixosSystem = { modules, ... }: h.checked modules;
+      clawdbot.nixosModules.default.imports = [ ../../modules/nixos.nix ];
+    }).nixosConfigurations.server;
   serverConfig = {
     services.clawdbot = {
       enable = true;
@@ -46,6 +66,57 @@ in
     unit = h.pkgs.writeText "clawdbot-gateway.service" (
       h.render (h.checked [ serverConfig ]).systemd.services.clawdbot-gateway
     );
+    templateUnit = h.pkgs.writeText "clawdbot-gateway.service" (
+      h.render template.systemd.services.clawdbot-gateway
+    );
+    instanceUnit = h.pkgs.writeText "clawdbot-gateway-family.service" (
+      h.render
+        (h.checked [
+          serverConfig
+          {
+            services.clawdbot.instances.family = family // {
+              workspace.documents = documents;
+            };
+          }
+        ]).systemd.services.clawdbot-gateway-family
+    );
+    dynamicUserUnit = h.pkgs.writeText "clawdbot-gateway.service" (
+      h.render
+        (enabled {
+          dynamicUser = true;
+          workspace.documents = documents;
+        }).systemd.services.clawdbot-gateway
+    );
+    # root's admin commands, with the real binary: run.sh asks them for their config.
+    cli =
+      let
+        c = h.checked [
+          {
+            services.clawdbot = {
+              enable = true;
+              instances.family = family;
+            };
+          }
+        ];
+      in
+      h.pkgs.runCommand "clawdbot-admin-cli" { } ''
+        mkdir -p $out/bin
+        ${lib.concatMapStrings (p: "cp ${p}/bin/* $out/bin/\n") c.environment.systemPackages}
+      '';
+    # The ExecStartPre that copies documents, generated for `workspace`.
+    documents =
+      h.pkgs.runCommand "clawdbot-documents-pre-start" { }
+        "ln -s ${
+          (enabled {
+            workspace.path = workspace;
+            workspace.documents = documents;
+          }).systemd.services.clawdbot-gateway.serviceConfig.ExecStartPre
+        } $out";
+    # The program of `nix run .#gateway` (apps.<system>.gateway), around the real binary.
+    app = import ../../nix/app.nix {
+      inherit (h.pkgs) writeShellScript;
+      gateway = h.pkgs.clawdbot;
+    };
     goodConfig = probe { agents.list = [ { id = "main"; } ]; };
     badConfig = probe { gateway.prot = 1; };
   };
@@ -216,6 +287,258 @@ in
     lanWithoutAuthFails = {
       actual = sc { settings.gateway.bind = "lan"; };
       expectedError = "exposes the gateway beyond loopback without auth";
+    };
+    instanceHasItsOwnUnit = {
+      actual =
+        let
+          c = enabled { instances.family = family; };
+          s = c.systemd.services.clawdbot-gateway-family;
+          json = configOf s;
+        in
+        {
+          units = builtins.attrNames c.systemd.services;
+          inherit (s.serviceConfig)
+            StateDirectory
+            WorkingDirectory
+            LoadCredential
+            Type
+            User
+            ;
+          inherit (s.environment) CLAWDBOT_STATE_DIR;
+          ownConfig = s.environment.CLAWDBOT_CONFIG_PATH != (svc { }).environment.CLAWDBOT_CONFIG_PATH;
+          configName = lib.hasSuffix "-clawdbot-family-config.json" s.environment.CLAWDBOT_CONFIG_PATH;
+          restartTriggers = map toString s.restartTriggers == [ s.environment.CLAWDBOT_CONFIG_PATH ];
+          inherit (json.gateway) port;
+          tokenFile = json.gateway.auth.tokenFile;
+          workspace = json.agents.defaults.workspace;
+        };
+      expected = {
+        units = [
+          "clawdbot-gateway"
+          "clawdbot-gateway-family"
+        ];
+        StateDirectory = "clawdbot-family";
+        WorkingDirectory = "/var/lib/clawdbot-family";
+        LoadCredential = [ "gateway-token:/run/keys/family-token" ];
+        Type = "notify";
+        User = "clawdbot";
+        CLAWDBOT_STATE_DIR = "/var/lib/clawdbot-family";
+        ownConfig = true;
+        configName = true;
+        restartTriggers = true;
+        port = 18790;
+        tokenFile = "/run/credentials/clawdbot-gateway-family.service/gateway-token";
+        workspace = "/var/lib/clawdbot-family/workspace";
+      };
+    };
+    instancesWithoutTopLevel = {
+      actual =
+        let
+          c = h.checked [ { services.clawdbot.instances.family = family; } ];
+        in
+        {
+          units = builtins.attrNames c.systemd.services;
+          user = c.users.users.clawdbot.isSystemUser;
+          cli = names c.environment.systemPackages;
+        };
+      expected = {
+        units = [ "clawdbot-gateway-family" ];
+        user = true;
+        cli = [ "clawdbot-family" ];
+      };
+    };
+    instanceInheritsUserAndPackage = {
+      actual =
+        let
+          s =
+            (enabled {
+              user = "alice";
+              group = "users";
+              instances.family = family;
+            }).systemd.services.clawdbot-gateway-family.serviceConfig;
+        in
+        {
+          inherit (s) User Group;
+          exec = lib.hasPrefix "${h.pkgs.clawdbot}/bin/clawdbot gateway" s.ExecStart;
+        };
+      expected = {
+        User = "alice";
+        Group = "users";
+        exec = true;
+      };
+    };
+    instanceFirewall = {
+      actual =
+        (enabled {
+          instances.family = family // {
+            openFirewall = true;
+          };
+        }).networking.firewall.allowedTCPPorts;
+      expected = [ 18790 ];
+    };
+    adminCliPerGateway = {
+      actual =
+        let
+          c = enabled { instances.family = family; };
+          text = p: builtins.unsafeDiscardStringContext p.text;
+          cli = lib.head c.environment.systemPackages;
+        in
+        {
+          names = names c.environment.systemPackages;
+          boundToConfig = lib.hasInfix "export CLAWDBOT_CONFIG_PATH=${builtins.unsafeDiscardStringContext c.systemd.services.clawdbot-gateway.environment.CLAWDBOT_CONFIG_PATH}" (
+            text cli
+          );
+          boundToState = lib.hasInfix "export CLAWDBOT_STATE_DIR=/var/lib/clawdbot\n" (text cli);
+          nixMode = lib.hasInfix "export CLAWDBOT_NIX_MODE=1" (text cli);
+        };
+      expected = {
+        names = [
+          "clawdbot"
+          "clawdbot-family"
+        ];
+        boundToConfig = true;
+        boundToState = true;
+        nixMode = true;
+      };
+    };
+    dynamicUser = {
+      actual =
+        let
+          c = enabled {
+            dynamicUser = true;
+            instances.family = family;
+          };
+          s = c.systemd.services.clawdbot-gateway.serviceConfig;
+        in
+        {
+          inherit (s) DynamicUser StateDirectory;
+          user = s ? User || s ? Group;
+          users = c.users.users;
+          groups = c.users.groups;
+          instance = c.systemd.services.clawdbot-gateway-family.serviceConfig.DynamicUser;
+        };
+      expected = {
+        DynamicUser = true;
+        StateDirectory = "clawdbot";
+        user = false;
+        users = { };
+        groups = { };
+        instance = true;
+      };
+    };
+    workspaceDefaults = {
+      actual =
+        let
+          s = svc { };
+        in
+        {
+          json = (configOf s).agents.defaults.workspace;
+          preStart = s.serviceConfig ? ExecStartPre;
+          readWrite = s.serviceConfig ? ReadWritePaths;
+        };
+      expected = {
+        json = "/var/lib/clawdbot/workspace";
+        preStart = false;
+        readWrite = false;
+      };
+    };
+    documentsCopiedBeforeStart = {
+      actual =
+        let
+          s = (svc { workspace.documents = documents; }).serviceConfig;
+        in
+        {
+          preStart = lib.hasInfix "-clawdbot-documents" s.ExecStartPre;
+          readWrite = s ? ReadWritePaths;
+        };
+      expected = {
+        preStart = true;
+        readWrite = false;
+      };
+    };
+    workspaceOutsideStateDir = {
+      actual =
+        let
+          c = enabled {
+            workspace.path = "/srv/assistant";
+            workspace.documents."SOUL.md" = "x";
+          };
+          s = c.systemd.services.clawdbot-gateway;
+        in
+        {
+          inherit (s.serviceConfig) ReadWritePaths;
+          inherit (c.systemd.tmpfiles) rules;
+          json = (configOf s).agents.defaults.workspace;
+        };
+      expected = {
+        ReadWritePaths = [ "/srv/assistant" ];
+        rules = [ "d /srv/assistant 0700 clawdbot clawdbot - -" ];
+        json = "/srv/assistant";
+      };
+    };
+    workspaceFromSettings = {
+      actual =
+        (configOf (svc {
+          settings.agents.defaults.workspace = "/var/lib/clawdbot/w";
+        })).agents.defaults.workspace;
+      expected = "/var/lib/clawdbot/w";
+    };
+    twoGatewaysOnOnePortFail = {
+      actual = sc { instances.family = { }; };
+      expectedError = "services.clawdbot and services.clawdbot.instances.family use the same port 18789";
+    };
+    instanceLanWithoutAuthFails = {
+      actual = sc {
+        instances.family.settings.gateway = {
+          port = 1;
+          bind = "lan";
+        };
+      };
+      expectedError = "services.clawdbot.instances.family.settings.gateway.bind = \"lan\" exposes the gateway";
+    };
+    dynamicUserNeedsVarLib = {
+      actual = sc {
+        dynamicUser = true;
+        stateDir = "/srv/clawdbot";
+      };
+      expectedError = "services.clawdbot.dynamicUser needs stateDir under /var/lib/";
+    };
+    relativeWorkspaceFails = {
+      actual = sc { settings.agents.defaults.workspace = "~/clawd"; };
+      expectedError = "services.clawdbot.workspace.path must be an absolute path (it is \"~/clawd\")";
+    };
+    badDocumentNameFails = {
+      actual = sc { workspace.documents."/etc/passwd" = "x"; };
+      expectedError = "workspace.documents.\"/etc/passwd\": give a relative path";
+    };
+    nixosTemplate = {
+      actual =
+        let
+          s = template.systemd.services.clawdbot-gateway;
+          json = configOf s;
+        in
+        {
+          inherit (s.serviceConfig) LoadCredential;
+          inherit (s.environment) ANTHROPIC_API_KEY_FILE;
+          firewall = template.networking.firewall.allowedTCPPorts;
+          documents = lib.hasInfix "clawdbot-documents" s.serviceConfig.ExecStartPre;
+          telegram = json.channels.telegram.tokenFile;
+          workspace = json.agents.defaults.workspace;
+          cli = names template.environment.systemPackages;
+        };
+      expected = {
+        LoadCredential = [
+          "anthropic-api-key:/run/keys/anthropic-api-key"
+          "gateway-token:/run/keys/clawdbot-gateway-token"
+          "telegram-bot-token:/run/keys/telegram-bot-token"
+        ];
+        ANTHROPIC_API_KEY_FILE = "/run/credentials/clawdbot-gateway.service/anthropic-api-key";
+        firewall = [ 18789 ];
+        documents = true;
+        telegram = "/run/credentials/clawdbot-gateway.service/telegram-bot-token";
+        workspace = "/var/lib/clawdbot/workspace";
+        cli = [ "clawdbot" ];
+      };
     };
     typoIsAnError = {
       actual = sc { enabel = true; };

@@ -14,11 +14,13 @@ err=$tmp/err
 n=0
 # run BODY [args]: evaluates BODY with `cases` in scope. Nix 2.8 auto-calls a *file*'s
 # function with the --arg values (not an -E expression), hence one small file per query.
+# --read-write-mode lets a case read a generated file back (builtins.readFile of a
+# derivation's output builds it; the stand-in derivations build offline).
 run() {
   n=$((n + 1))
   printf '{ ... }@args: let cases = (import %s args).cases; in %s\n' "$file" "$1" >"$tmp/q$n.nix"
   shift
-  nix-instantiate --eval --strict --json --option substituters '' --arg __runner true "$@" "$tmp/q$n.nix"
+  nix-instantiate --eval --strict --json --read-write-mode --option substituters '' --arg __runner true "$@" "$tmp/q$n.nix"
 }
 mapfile -t cases < <(run 'builtins.attrNames cases' "$@" 2>"$err" | python3 -c 'import json,sys; [print(n) for n in json.load(sys.stdin)]' 2>/dev/null)
 if [ ${#cases[@]} -eq 0 ]; then
@@ -43,13 +45,15 @@ for c in "${cases[@]}"; do
       sed 's/^/  /' <<<"$out" | tail -8
       fail=$((fail + 1))
     fi
-  elif res=$(run "let c = cases.\"$c\"; in { eq = c.actual == c.expected; inherit (c) actual expected; }" "$@" 2>&1) &&
+  elif res=$(run "let c = cases.\"$c\"; in { eq = c.actual == c.expected; inherit (c) actual expected; }" "$@" 2>"$err") &&
     python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1])["eq"] else 1)' "$res" 2>/dev/null; then
     echo "ok   $c"
     pass=$((pass + 1))
   else
     echo "FAIL $c"
-    sed 's/^/  /' <<<"$res" | tail -8
+    # stderr (errors, traces, build logs) apart from the JSON value, which may be empty.
+    grep -v '^building ' "$err" | sed 's/^/  /' | tail -8
+    [ -n "$res" ] && echo "  $res"
     fail=$((fail + 1))
   fi
 done

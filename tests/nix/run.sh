@@ -22,7 +22,8 @@ step() { # step NAME COMMAND...
 }
 skip() { echo "skip $1"; skip=$((skip + 1)); }
 nix_=(nix --extra-experimental-features 'nix-command flakes' --offline)
-mapfile -t nixfiles < <(git ls-files '*.nix')
+# Tracked and new (not ignored) files: a new file is checked before it is committed.
+mapfile -t nixfiles < <(git ls-files --cached --others --exclude-standard '*.nix')
 
 # --- tier A ---
 parse_all() { for f in "${nixfiles[@]}"; do nix-instantiate --parse "$f" >/dev/null || return 1; done; }
@@ -55,6 +56,34 @@ if [ -d "$inputs/nixpkgs-lib/lib" ]; then
   build() { nix-build --option substituters '' --no-out-link "${lib[@]}" --argstr gatewayBin "$bin" tests/nix/nixos-tests.nix -A "artifacts.$1"; }
   unit_ok() { local u; u=$(build unit) && tests/nix/check-unit.sh "$u" 20; }
   step "NixOS unit: systemd-analyze verify clean, security exposure <= 2.0" unit_ok
+  template_ok() { local u; u=$(build templateUnit) && tests/nix/check-unit.sh "$u" 20; }
+  step "templates/nixos: its unit builds (check-config on its settings), verify clean, exposure <= 2.0" template_ok
+  instance_ok() { local u; u=$(build instanceUnit) && tests/nix/check-unit.sh "$u" 20; }
+  step "NixOS instance unit (with documents ExecStartPre): verify clean, exposure <= 2.0" instance_ok
+  dynamic_ok() { local u; u=$(build dynamicUserUnit) && tests/nix/check-unit.sh "$u" 20; }
+  step "NixOS DynamicUser unit: verify clean, exposure <= 2.0" dynamic_ok
+  # `clawdbot config ...` reads the config it is bound to; `config set` is refused (Nix mode).
+  cli_ok() {
+    local d top fam
+    d=$(build cli) || return 1
+    top=$("$d/bin/clawdbot" config get gateway.port) && fam=$("$d/bin/clawdbot-family" config get gateway.port) || return 1
+    [ "$top" = 18789 ] && [ "$fam" = 18790 ] || { echo "ports: clawdbot=$top clawdbot-family=$fam"; return 1; }
+    "$d/bin/clawdbot-family" config path | grep -q -- '-clawdbot-family-config.json$' || { echo "config path not the instance's"; return 1; }
+    if "$d/bin/clawdbot" config set gateway.port 1 >/dev/null 2>&1; then echo "config set was not refused"; return 1; fi
+  }
+  step "NixOS admin CLI: clawdbot / clawdbot-<name> talk to their own gateway's config" cli_ok
+  nixos_documents_ok() {
+    local t s rc
+    t=$(mktemp -d)
+    s=$(nix-build --option substituters '' --no-out-link "${lib[@]}" --argstr workspace "$t/ws" tests/nix/nixos-tests.nix -A artifacts.documents) &&
+      tests/nix/check-documents.sh "$s" "$t/ws"
+    rc=$?
+    rm -rf "$t"
+    return $rc
+  }
+  step "NixOS ExecStartPre copies workspace documents (run against a temp dir)" nixos_documents_ok
+  app_ok() { local a; a=$(build app) && tests/nix/check-app.sh "$a"; }
+  step "nix run .#gateway -- --port P: the app starts the gateway on P, writes only its state dir" app_ok
   step "NixOS: a valid config passes the build-time check-config" build goodConfig
   bad_fails() {
     local out
@@ -65,6 +94,36 @@ if [ -d "$inputs/nixpkgs-lib/lib" ]; then
     grep -F 'gateway.prot: unknown key "prot" (did you mean "port"?)' <<<"$out" >/dev/null || { echo "$out" | tail -20; return 1; }
   }
   step "NixOS: an invalid config fails the build with the key path" bad_fails
+  if [ -f "$inputs/home-manager/modules/default.nix" ]; then
+    hm=("${lib[@]}" --argstr homeManager "$inputs/home-manager")
+    step "Home Manager module in HM's real module set, linux + darwin (tests/nix/hm-tests.nix)" tests/nix/run-cases.sh tests/nix/hm-tests.nix "${hm[@]}"
+    hm_build() { nix-build --option substituters '' --no-out-link "${hm[@]}" --argstr gatewayBin "$bin" "$@" tests/nix/hm-tests.nix; }
+    hm_units_ok() { local d; d=$(hm_build -A artifacts.units) && tests/nix/check-unit.sh --user "$d"/*.service; }
+    step "HM user units (top level + instance): systemd-analyze --user verify clean" hm_units_ok
+    hm_template_ok() { local d; d=$(hm_build -A artifacts.templateUnit) && tests/nix/check-unit.sh --user "$d"/*.service; }
+    step "templates/default: its unit builds (check-config on its settings), --user verify clean" hm_template_ok
+    hm_plists_ok() { local d; d=$(hm_build -A artifacts.plists) && python3 tests/nix/check_launchd_plist.py "$d"/*.plist; }
+    step "HM launchd plists (top level + instance): plistlib + keys and types" hm_plists_ok
+    hm_cli_ok() {
+      local d port
+      d=$(hm_build -A artifacts.cli) && port=$("$d/bin/clawdbot-work" config get gateway.port) || return 1
+      [ "$port" = 18790 ] || { echo "clawdbot-work sees port $port, want 18790"; return 1; }
+    }
+    step "HM clawdbot-<name> command talks to its instance's config" hm_cli_ok
+    hm_documents_ok() {
+      local t s rc
+      t=$(mktemp -d)
+      s=$(hm_build -A artifacts.activation --argstr workspace "$t/clawd") &&
+        tests/nix/check-documents.sh "$s" "$t/clawd"
+      rc=$?
+      rm -rf "$t"
+      return $rc
+    }
+    step "HM activation copies workspace documents (run against a temp dir)" hm_documents_ok
+    step "docs/nix-options.md matches the modules' option declarations" env NIX_INPUTS="$inputs" bash tests/nix/options-doc.sh --check
+  else
+    skip "Home Manager module (no $inputs/home-manager)"
+  fi
   if [ -d "$inputs/crane/lib" ]; then
     step "crane source filter keeps what the build reads" tests/nix/run-cases.sh tests/nix/crane-tests.nix "${lib[@]}" --argstr crane "$inputs/crane" --argstr tracked "$(git ls-files)"
   else

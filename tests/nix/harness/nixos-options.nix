@@ -47,6 +47,28 @@ in
       default = { };
       type = types.attrsOf (types.submodule { });
     };
+    # Written by templates/nixos/hardware-configuration.nix.
+    boot.loader.grub.device = mkOption {
+      type = types.str;
+      default = "";
+    };
+    fileSystems = mkOption {
+      default = { };
+      type = types.attrsOf (
+        types.submodule {
+          options.device = mkOption { type = types.str; };
+          options.fsType = mkOption { type = types.str; };
+        }
+      );
+    };
+    system.stateVersion = mkOption {
+      type = types.str;
+      default = "";
+    };
+    environment.systemPackages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+    };
     networking.firewall.allowedTCPPorts = mkOption {
       type = types.listOf types.port;
       default = [ ];

@@ -61,11 +61,13 @@ let
     };
     cliEnvironment = clib.serviceEnvironment {
       inherit (cfg) stateDir;
+      option = at;
       configPath = "${configFile}";
     };
     environment =
       clib.serviceEnvironment {
         inherit (cfg) stateDir logLevel;
+        option = at;
         configPath = "${configFile}";
       }
       // clib.apiKeyEnv secretFile cfg.secrets;

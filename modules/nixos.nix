@@ -97,6 +97,7 @@ let
     };
     cliEnvironment = clib.serviceEnvironment {
       inherit (cfg) stateDir;
+      option = at;
       configPath = "${configFile}";
     };
     port = cfg.settings.gateway.port;
@@ -163,6 +164,7 @@ let
     environment =
       clib.serviceEnvironment {
         inherit (g.cfg) stateDir logLevel;
+        option = g.at;
         configPath = "${g.configFile}";
       }
       // clib.apiKeyEnv (n: "${g.credentialDir}/${n}") g.cfg.secrets;

@@ -147,13 +147,16 @@ rec {
       stateDir,
       configPath,
       logLevel ? null,
+      # The gateway's option path, named in remediation messages (set for instances).
+      option ? "services.clawdbot",
     }:
     {
       CLAWDBOT_NIX_MODE = "1";
       CLAWDBOT_STATE_DIR = stateDir;
       CLAWDBOT_CONFIG_PATH = configPath;
     }
-    // (if logLevel == null then { } else { CLAWDBOT_LOG = logLevel; });
+    // (if logLevel == null then { } else { CLAWDBOT_LOG = logLevel; })
+    // (if option == "services.clawdbot" then { } else { CLAWDBOT_NIX_OPTION = option; });
 
   # Assertions both modules make: secrets are files outside the store, never inline.
   # `at` is the option path of the gateway in messages (an instance names itself).

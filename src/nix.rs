@@ -45,20 +45,39 @@ impl NixMode {
 
 const SWITCH: &str = "run `home-manager switch` (or `nixos-rebuild switch`)";
 
+/// The option path of this gateway in the Nix configuration: `services.clawdbot`, or
+/// `services.clawdbot.instances.<name>` for an instance (the modules set
+/// `CLAWDBOT_NIX_OPTION` for instances, for the service and its admin CLI alike).
+pub fn option_path() -> String {
+    std::env::var("CLAWDBOT_NIX_OPTION")
+        .ok()
+        .filter(|o| {
+            o.starts_with("services.clawdbot")
+                && o.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        })
+        .unwrap_or_else(|| "services.clawdbot".to_string())
+}
+
 /// The message for a refused change of one config key.
 pub fn key_remediation(key: &str) -> String {
     if crate::config::schema::is_secret_path(&key.split('.').collect::<Vec<_>>()) {
         return format!(
-            "{key} is managed by Nix: secrets are never written into the config; put the value in a file outside the store and point services.clawdbot.secrets at it (or set {key}File), then {SWITCH}"
+            "{key} is managed by Nix: secrets are never written into the config; put the value in a file outside the store and point {}.secrets at it (or set {key}File), then {SWITCH}",
+            option_path()
         );
     }
-    format!("{key} is managed by Nix: set services.clawdbot.settings.{key} and {SWITCH}")
+    format!(
+        "{key} is managed by Nix: set {}.settings.{key} and {SWITCH}",
+        option_path()
+    )
 }
 
 /// The message for a refused action (service install, onboarding, self-update, ...).
 pub fn action_refusal(action: &str) -> String {
     format!(
-        "{action} is disabled in Nix mode: this gateway is managed by Nix. Change services.clawdbot in your Nix configuration and {SWITCH}"
+        "{action} is disabled in Nix mode: this gateway is managed by Nix. Change {} in your Nix configuration and {SWITCH}",
+        option_path()
     )
 }
 
@@ -67,7 +86,8 @@ pub fn action_refusal(action: &str) -> String {
 pub fn missing_program(program: &str, nix: &NixMode) -> String {
     if nix.enabled {
         format!(
-            "`{program}` was not found on the gateway's PATH. Add it to services.clawdbot.extraPackages (for example `pkgs.{program}`) and {SWITCH}"
+            "`{program}` was not found on the gateway's PATH. Add it to {}.extraPackages (for example `pkgs.{program}`) and {SWITCH}",
+            option_path()
         )
     } else {
         format!(

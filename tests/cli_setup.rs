@@ -350,3 +350,28 @@ fn channels_add_list_remove_keep_the_token_in_a_private_file() {
     assert_eq!(code, 1);
     assert!(err.contains("bot tokens"), "{err}");
 }
+
+#[test]
+fn a_nix_instance_is_named_in_the_remediation() {
+    let root = tempfile::tempdir().unwrap();
+    let refuse = |option: &str| {
+        let mut c = command(root.path());
+        c.env("CLAWDBOT_NIX_MODE", "1")
+            .env("CLAWDBOT_NIX_OPTION", option)
+            .args(["config", "set", "gateway.port", "1"]);
+        let (code, _, err) = run(c);
+        assert_eq!(code, 1);
+        err
+    };
+    let err = refuse("services.clawdbot.instances.work");
+    assert!(
+        err.contains("set services.clawdbot.instances.work.settings.gateway.port"),
+        "{err}"
+    );
+    // Anything that is not an option path of ours is ignored.
+    let err = refuse("rm -rf /; services.clawdbot");
+    assert!(
+        err.contains("set services.clawdbot.settings.gateway.port"),
+        "{err}"
+    );
+}

@@ -304,7 +304,8 @@ in
             Type
             User
             ;
-          inherit (s.environment) CLAWDBOT_STATE_DIR;
+          inherit (s.environment) CLAWDBOT_STATE_DIR CLAWDBOT_NIX_OPTION;
+          topLevelNamesNoOption = !((svc { }).environment ? CLAWDBOT_NIX_OPTION);
           ownConfig = s.environment.CLAWDBOT_CONFIG_PATH != (svc { }).environment.CLAWDBOT_CONFIG_PATH;
           configName = lib.hasSuffix "-clawdbot-family-config.json" s.environment.CLAWDBOT_CONFIG_PATH;
           restartTriggers = map toString s.restartTriggers == [ s.environment.CLAWDBOT_CONFIG_PATH ];
@@ -323,6 +324,8 @@ in
         Type = "notify";
         User = "clawdbot";
         CLAWDBOT_STATE_DIR = "/var/lib/clawdbot-family";
+        CLAWDBOT_NIX_OPTION = "services.clawdbot.instances.family";
+        topLevelNamesNoOption = true;
         ownConfig = true;
         configName = true;
         restartTriggers = true;

@@ -47,10 +47,24 @@
         };
     in
     {
-      packages = forAllSystems (system: rec {
-        gateway = gatewayFor system;
-        default = gateway;
-      });
+      packages = forAllSystems (
+        system:
+        {
+          gateway = gatewayFor system;
+          default = self.packages.${system}.gateway;
+        }
+        # An OCI image for Linux systems (the attribute set's names use builtins only).
+        // (
+          if builtins.match ".*-linux" system != null then
+            {
+              dockerImage = (pkgsFor system).callPackage ./nix/docker.nix {
+                gateway = self.packages.${system}.gateway;
+              };
+            }
+          else
+            { }
+        )
+      );
 
       apps = forAllSystems (system: rec {
         gateway = {

@@ -1,5 +1,6 @@
-# `nix flake check`: the package, lints, tests, docs, and every example config through
-# the gateway's own validator.
+# `nix flake check`: the package, lints (Rust and Nix), tests, docs, and every example
+# config through the gateway's own validator. (The module evaluation tests run in
+# tests/nix/run.sh: their stand-in derivations build with /bin/bash, outside a sandbox.)
 {
   pkgs,
   craneLib,
@@ -10,6 +11,10 @@ let
   examples = pkgs.lib.fileset.toSource {
     root = ../.;
     fileset = ../examples;
+  };
+  nixFiles = pkgs.lib.fileset.toSource {
+    root = ../.;
+    fileset = pkgs.lib.fileset.fileFilter (f: f.hasExt "nix") ../.;
   };
 in
 {
@@ -30,6 +35,21 @@ in
     }
   );
   doc = craneLib.cargoDoc (commonArgs // { inherit cargoArtifacts; });
+  # The same formatter and dead-code lint tests/nix/run.sh runs (tier A).
+  nix-fmt =
+    pkgs.runCommand "clawdbot-nix-fmt"
+      {
+        nativeBuildInputs = [
+          pkgs.nixfmt
+          pkgs.deadnix
+        ];
+      }
+      ''
+        cd ${nixFiles}
+        find . -name '*.nix' -print0 | xargs -0 nixfmt --check
+        find . -name '*.nix' -print0 | xargs -0 deadnix --fail
+        touch $out
+      '';
   config-check = pkgs.runCommand "clawdbot-config-check" { nativeBuildInputs = [ gateway ]; } ''
     for f in ${examples}/examples/*.json*; do
       clawdbot check-config --no-secrets "$f"

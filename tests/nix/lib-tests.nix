@@ -5,6 +5,46 @@ let
 in
 {
   cases = {
+    # nix/docker.nix with a stand-in dockerTools that returns its arguments.
+    dockerImageShape = {
+      actual =
+        let
+          img = import ../../nix/docker.nix {
+            dockerTools = {
+              buildLayeredImage = args: args;
+              caCertificates = "ca";
+            };
+            gateway = {
+              version = "0.1.0";
+            };
+            busybox = "busybox";
+          };
+        in
+        {
+          inherit (img) name tag;
+          inherit (img.config) User Cmd WorkingDir;
+          home = builtins.elem "HOME=/home/node" img.config.Env;
+          health = builtins.elemAt img.config.Healthcheck.Test 5;
+          ownsHome = builtins.match ".*chown -R 1000:1000 home/node.*" img.fakeRootCommands != null;
+        };
+      expected = {
+        name = "clawdbot";
+        tag = "0.1.0";
+        User = "1000:1000";
+        Cmd = [
+          "/bin/clawdbot"
+          "gateway"
+          "--bind"
+          "lan"
+          "--port"
+          "18789"
+        ];
+        WorkingDir = "/home/node";
+        home = true;
+        health = "http://127.0.0.1:18789/healthz";
+        ownsHome = true;
+      };
+    };
     stripNulls = {
       actual = clib.stripNulls {
         a = null;

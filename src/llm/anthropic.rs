@@ -2,7 +2,6 @@
 
 use serde_json::{Value, json};
 
-use super::sse::SseReader;
 use super::{Completion, Content, FailReason, LlmError, Message, Request, Target};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -97,13 +96,7 @@ pub async fn complete(
     on_text: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<Completion, LlmError> {
     let Some(key) = &target.api_key else {
-        return Err(LlmError::new(
-            FailReason::Auth,
-            format!(
-                "No API key found for provider \"{}\"; set ANTHROPIC_API_KEY, models.providers.{}.apiKeyFile or a systemd credential {}-api-key",
-                target.provider, target.provider, target.provider
-            ),
-        ));
+        return Err(super::missing_key(&target.provider));
     };
     let url = format!("{}/v1/messages", target.base_url.trim_end_matches('/'));
     let mut rb = http
@@ -118,20 +111,7 @@ pub async fn complete(
     } else {
         rb = rb.header("x-api-key", key.expose());
     }
-    for (k, v) in &target.headers {
-        rb = rb.header(k, v);
-    }
-    let resp = rb
-        .json(&body(target, req))
-        .send()
-        .await
-        .map_err(|e| LlmError::from_transport(&e))?;
-    let status = resp.status().as_u16();
-    if status >= 300 {
-        let text = resp.text().await.unwrap_or_default();
-        return Err(LlmError::from_http(status, &text));
-    }
-    let mut sse = SseReader::new(resp);
+    let mut sse = super::open_stream(rb, target, &body(target, req)).await?;
     let mut out = Completion::default();
     // Per content-block index: text so far, or (id, name, partial JSON).
     let mut blocks: Vec<Block> = vec![];

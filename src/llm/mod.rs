@@ -316,6 +316,40 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// The error for a provider without a key, naming every place one can come from.
+pub(crate) fn missing_key(provider: &str) -> LlmError {
+    LlmError::new(
+        FailReason::Auth,
+        format!(
+            "No API key found for provider \"{provider}\"; set {env} (or {env}_FILE), models.providers.{provider}.apiKeyFile, a systemd credential {provider}-api-key, or run `clawdbot onboard`",
+            env = providers::env_var(provider)
+        ),
+    )
+}
+
+/// Adds the target's extra headers, sends `body` and returns the event stream; a non-2xx
+/// answer becomes an [`LlmError`] classified by status (what fallback decides on).
+pub(crate) async fn open_stream(
+    mut rb: reqwest::RequestBuilder,
+    target: &Target,
+    body: &Value,
+) -> Result<sse::SseReader, LlmError> {
+    for (k, v) in &target.headers {
+        rb = rb.header(k, v);
+    }
+    let resp = rb
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| LlmError::from_transport(&e))?;
+    let status = resp.status().as_u16();
+    if status >= 300 {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(LlmError::from_http(status, &text));
+    }
+    Ok(sse::SseReader::new(resp))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

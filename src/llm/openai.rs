@@ -3,7 +3,6 @@
 
 use serde_json::{Value, json};
 
-use super::sse::SseReader;
 use super::{Completion, Content, FailReason, LlmError, Message, Request, Target};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -71,31 +70,11 @@ pub async fn complete(
     match &target.api_key {
         Some(k) => rb = rb.bearer_auth(k.expose()),
         None if super::providers::needs_key(&target.provider) => {
-            return Err(LlmError::new(
-                FailReason::Auth,
-                format!(
-                    "No API key found for provider \"{p}\"; set {env}, models.providers.{p}.apiKeyFile or a systemd credential {p}-api-key",
-                    p = target.provider,
-                    env = super::providers::env_var(&target.provider)
-                ),
-            ));
+            return Err(super::missing_key(&target.provider));
         }
         None => {}
     }
-    for (k, v) in &target.headers {
-        rb = rb.header(k, v);
-    }
-    let resp = rb
-        .json(&body(target, req))
-        .send()
-        .await
-        .map_err(|e| LlmError::from_transport(&e))?;
-    let status = resp.status().as_u16();
-    if status >= 300 {
-        let text = resp.text().await.unwrap_or_default();
-        return Err(LlmError::from_http(status, &text));
-    }
-    let mut sse = SseReader::new(resp);
+    let mut sse = super::open_stream(rb, target, &body(target, req)).await?;
     let mut out = Completion::default();
     let mut text = String::new();
     // By tool-call index: (id, name, arguments JSON so far).

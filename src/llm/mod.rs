@@ -393,4 +393,35 @@ mod tests {
         assert_eq!(LlmError::from_http(401, "nope").reason, FailReason::Auth);
         assert!(FailReason::Server.is_failover() && !FailReason::Aborted.is_failover());
     }
+
+    #[tokio::test]
+    async fn a_provider_without_a_key_fails_as_auth_and_says_where_keys_come_from() {
+        let target = Target {
+            provider: "openrouter".into(),
+            model: "m".into(),
+            api: Api::OpenAiCompletions,
+            base_url: "http://127.0.0.1:9".into(),
+            api_key: None,
+            headers: vec![],
+            max_tokens: 10,
+        };
+        let req = Request {
+            system: "",
+            messages: &[],
+            tools: &[],
+        };
+        let e = complete(&http_client(), &target, &req, &|_| {})
+            .await
+            .unwrap_err();
+        assert_eq!(e.reason, FailReason::Auth);
+        for part in [
+            "OPENROUTER_API_KEY",
+            "OPENROUTER_API_KEY_FILE",
+            "models.providers.openrouter.apiKeyFile",
+            "openrouter-api-key",
+            "clawdbot onboard",
+        ] {
+            assert!(e.message.contains(part), "{part}: {}", e.message);
+        }
+    }
 }

@@ -16,7 +16,7 @@
       nixpkgs,
       crane,
       ...
-    }:
+    }@inputs:
     let
       systems = [
         "x86_64-linux"
@@ -84,6 +84,14 @@
           pkgs = pkgsFor system;
           craneLib = craneFor system;
           gateway = gatewayFor system;
+        }
+        // import ./nix/module-checks.nix {
+          pkgs = pkgsFor system;
+          inherit nixpkgs;
+          home-manager = inputs.home-manager;
+          nixosModule = self.nixosModules.default;
+          homeManagerModule = self.homeManagerModules.default;
+          isDarwin = builtins.match ".*-darwin" system != null;
         }
       );
 

@@ -91,24 +91,7 @@ let
     lib.optional top.enable (gateway null top)
     ++ lib.mapAttrsToList gateway (lib.filterAttrs (_: i: i.enable) top.instances);
 
-  assertionsFor =
-    g:
-    clib.secretAssertionsAt g.at g.cfg
-    ++ [ (clib.bindAssertion g.at g.cfg) ]
-    ++ lib.optional (g.name != null) {
-      assertion = builtins.match "[A-Za-z0-9_-]+" g.name != null;
-      message = "services.clawdbot.instances.\"${g.name}\": instance names may only contain letters, digits, - and _ (they name units and directories).";
-    }
-    ++ [
-      {
-        assertion = lib.hasPrefix "/" g.cfg.workspace.path;
-        message = "${g.at}.workspace.path must be an absolute path (it is \"${g.cfg.workspace.path}\").";
-      }
-    ]
-    ++ lib.mapAttrsToList (n: d: {
-      assertion = clib.isDocumentName n && (d.source == null) != (d.text == null);
-      message = "${g.at}.workspace.documents.\"${n}\": give a relative path inside the workspace and exactly one of source or text.";
-    }) g.cfg.workspace.documents;
+  assertionsFor = clib.gatewayAssertions;
 
   byUnit = f: lib.listToAttrs (map (g: lib.nameValuePair g.unit (f g)) gateways);
 

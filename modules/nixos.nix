@@ -134,26 +134,11 @@ let
 
   assertionsFor =
     g:
-    clib.secretAssertionsAt g.at g.cfg
-    ++ [ (clib.bindAssertion g.at g.cfg) ]
-    ++ lib.optional (g.name != null) {
-      assertion = builtins.match "[A-Za-z0-9_-]+" g.name != null;
-      message = "services.clawdbot.instances.\"${g.name}\": instance names may only contain letters, digits, - and _ (they name units and directories).";
-    }
+    clib.gatewayAssertions g
     ++ lib.optional g.cfg.dynamicUser {
       assertion = g.underVarLib && (g.documents == { } || g.workspaceInState);
       message = "${g.at}.dynamicUser needs stateDir under /var/lib/ (it is ${g.cfg.stateDir}) and, with documents, workspace.path inside it.";
-    }
-    ++ [
-      {
-        assertion = lib.hasPrefix "/" g.cfg.workspace.path;
-        message = "${g.at}.workspace.path must be an absolute path (it is \"${g.cfg.workspace.path}\").";
-      }
-    ]
-    ++ lib.mapAttrsToList (n: d: {
-      assertion = clib.isDocumentName n && (d.source == null) != (d.text == null);
-      message = "${g.at}.workspace.documents.\"${n}\": give a relative path inside the workspace and exactly one of source or text.";
-    }) g.cfg.workspace.documents;
+    };
 
   service = g: {
     description = "clawdbot gateway${lib.optionalString (g.name != null) " (${g.name})"}";

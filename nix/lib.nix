@@ -182,6 +182,40 @@ rec {
     || cfg.environmentFile != null;
 
   # A gateway reachable from other machines must have auth.
+  # The assertions both modules make for one gateway `g` ({ at, name, cfg }): secrets,
+  # exposure, the instance name, the workspace path and the document names.
+  gatewayAssertions =
+    g:
+    secretAssertionsAt g.at g.cfg
+    ++ [ (bindAssertion g.at g.cfg) ]
+    ++ (
+      if g.name != null then
+        [
+          {
+            assertion = builtins.match "[A-Za-z0-9_-]+" g.name != null;
+            message = "services.clawdbot.instances.\"${g.name}\": instance names may only contain letters, digits, - and _ (they name units and directories).";
+          }
+        ]
+      else
+        [ ]
+    )
+    ++ [
+      {
+        assertion = builtins.substring 0 1 g.cfg.workspace.path == "/";
+        message = "${g.at}.workspace.path must be an absolute path (it is \"${g.cfg.workspace.path}\").";
+      }
+    ]
+    ++ map (
+      n:
+      let
+        d = g.cfg.workspace.documents.${n};
+      in
+      {
+        assertion = isDocumentName n && (d.source == null) != (d.text == null);
+        message = "${g.at}.workspace.documents.\"${n}\": give a relative path inside the workspace and exactly one of source or text.";
+      }
+    ) (attrNames g.cfg.workspace.documents);
+
   bindAssertion =
     at: cfg:
     let

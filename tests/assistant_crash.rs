@@ -5,18 +5,13 @@
 mod common;
 
 use common::fakes::{BOT_TOKEN, FakeModel, FakeTelegram, Reply};
-use common::proc::{Proc, command, free_port, state};
+use common::proc::{Proc, command, start_gateway, state};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "crash-test-token";
 
 fn start_on(root: &std::path::Path) -> (Proc, u16) {
-    let port = free_port();
-    let mut cmd = command(root);
-    cmd.args(["gateway", "--port", &port.to_string(), "--token", TOKEN]);
-    let mut p = Proc::spawn(cmd);
-    p.wait_for("listening on");
-    (p, port)
+    start_gateway(root, TOKEN, &[])
 }
 
 fn start(root: &std::path::Path) -> Proc {

@@ -28,12 +28,39 @@ fn reference() -> Option<(PathBuf, PathBuf)> {
         .then_some((node_bin, cli_bin))
 }
 
+/// The reference install, or `None` after printing a SKIP (a failure when
+/// `CLAWDBOT_REQUIRE_REFERENCE=1`, as on CI).
+fn reference_or_skip() -> Option<(PathBuf, PathBuf)> {
+    let found = reference();
+    if found.is_none() {
+        assert!(
+            std::env::var("CLAWDBOT_REQUIRE_REFERENCE").as_deref() != Ok("1"),
+            "CLAWDBOT_REQUIRE_REFERENCE=1 but the reference CLI is not installed (run ../shared/reference/setup.sh)"
+        );
+        eprintln!("SKIP compat: reference CLI not installed (bash ../shared/reference/setup.sh)");
+    }
+    found
+}
+
 struct Original {
     path: String,
     home: tempfile::TempDir,
 }
 
 impl Original {
+    /// The original CLI on PATH (its Node first), with a fresh HOME.
+    fn new(node_bin: &std::path::Path, cli_bin: &std::path::Path) -> Original {
+        Original {
+            path: format!(
+                "{}:{}:{}",
+                node_bin.display(),
+                cli_bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
     fn command(&self, port: u16, token: &str) -> Command {
         let mut c = Command::new("clawdbot");
         c.env_clear()
@@ -58,30 +85,13 @@ impl Original {
 
 #[test]
 fn the_original_cli_talks_to_our_gateway() {
-    let Some((node_bin, cli_bin)) = reference() else {
-        assert!(
-            std::env::var("CLAWDBOT_REQUIRE_REFERENCE").as_deref() != Ok("1"),
-            "CLAWDBOT_REQUIRE_REFERENCE=1 but the reference CLI is not installed (run ../shared/reference/setup.sh)"
-        );
-        eprintln!("SKIP compat: reference CLI not installed (bash ../shared/reference/setup.sh)");
+    let Some((node_bin, cli_bin)) = reference_or_skip() else {
         return;
     };
     let root = tempfile::tempdir().unwrap();
-    let port = free_port();
     let token = "compat-token-7f3a9c";
-    let mut cmd = command(root.path());
-    cmd.args(["gateway", "--port", &port.to_string(), "--token", token]);
-    let mut gw = Proc::spawn(cmd);
-    gw.wait_for("listening on");
-    let orig = Original {
-        path: format!(
-            "{}:{}:{}",
-            node_bin.display(),
-            cli_bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
-        home: tempfile::tempdir().unwrap(),
-    };
+    let (_gw, port) = start_gateway(root.path(), token, &[]);
+    let orig = Original::new(&node_bin, &cli_bin);
     let state_dir = state(root.path());
 
     // clawdbot health
@@ -165,12 +175,7 @@ fn the_original_cli_talks_to_our_gateway() {
 /// its reply from our gateway, which asked the (fake) model.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_original_agent_command_gets_a_reply_through_our_gateway() {
-    let Some((node_bin, cli_bin)) = reference() else {
-        assert!(
-            std::env::var("CLAWDBOT_REQUIRE_REFERENCE").as_deref() != Ok("1"),
-            "CLAWDBOT_REQUIRE_REFERENCE=1 but the reference CLI is not installed"
-        );
-        eprintln!("SKIP compat agent: reference CLI not installed");
+    let Some((node_bin, cli_bin)) = reference_or_skip() else {
         return;
     };
     let model = common::fakes::FakeModel::anthropic().await;
@@ -184,21 +189,9 @@ async fn the_original_agent_command_gets_a_reply_through_our_gateway() {
         "models": {"providers": {"anthropic": {"baseUrl": model.url, "apiKey": "sk-ant-test", "models": []}}},
     });
     std::fs::write(state(root.path()).join("clawdbot.json"), cfg.to_string()).unwrap();
-    let port = free_port();
     let token = "compat-agent-token";
-    let mut cmd = command(root.path());
-    cmd.args(["gateway", "--port", &port.to_string(), "--token", token]);
-    let mut gw = Proc::spawn(cmd);
-    gw.wait_for("listening on");
-    let orig = Original {
-        path: format!(
-            "{}:{}:{}",
-            node_bin.display(),
-            cli_bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
-        home: tempfile::tempdir().unwrap(),
-    };
+    let (_gw, port) = start_gateway(root.path(), token, &[]);
+    let orig = Original::new(&node_bin, &cli_bin);
     let (code, out, err) = orig.run(
         port,
         token,

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod nix;
 pub mod paths;
 pub mod protocol;
+pub mod sandbox;
 pub mod sdnotify;
 pub mod server;
 pub mod sessions;

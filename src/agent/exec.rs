@@ -4,7 +4,6 @@
 //! timeout, output cap, its own process group so a timeout kills the children too.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -187,16 +186,21 @@ async fn spawn_bounded(
             true,
         );
     }
-    let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(command)
-        .current_dir(cwd)
-        .env("PATH", path_var)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0);
+    // Until the exec policy builds argv and a clean environment itself, the command
+    // runs through sh with the gateway's environment (PATH replaced).
+    let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> =
+        std::env::vars_os().filter(|(k, _)| k != "PATH").collect();
+    env.push(("PATH".into(), path_var.into()));
+    let inv = crate::sandbox::Invocation {
+        program: "/bin/sh".into(),
+        args: vec!["-c".into(), command.into()],
+        env,
+        cwd: cwd.to_path_buf(),
+    };
+    let mut cmd = match crate::sandbox::command(&inv, &crate::sandbox::Policy::default()) {
+        Ok(c) => c,
+        Err(e) => return (format!("exec refused: {e}"), true),
+    };
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return (format!("cannot start sh: {e}"), true),

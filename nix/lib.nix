@@ -11,16 +11,98 @@ let
     listToAttrs
     substring
     ;
-  # Key names whose string values are secrets (the gateway's redaction list, short form).
-  secretNames = [
+  # Endings of key names whose string values are secrets, compared lowercased with `-`
+  # and `_` removed: the gateway's redaction rule (src/config/schema/redact.rs
+  # SECRET_ENDINGS; a test keeps the two lists equal).
+  secretEndings = [
     "token"
     "password"
-    "botToken"
-    "appToken"
-    "userToken"
-    "apiKey"
-    "webhookSecret"
+    "passwd"
+    "secret"
+    "apikey"
+    "accesskey"
+    "privatekey"
+    "secretkey"
+    "signingkey"
+    "passphrase"
+    "credential"
+    "credentials"
+    "cookie"
+    "authorization"
   ];
+  upper = [
+    "A"
+    "B"
+    "C"
+    "D"
+    "E"
+    "F"
+    "G"
+    "H"
+    "I"
+    "J"
+    "K"
+    "L"
+    "M"
+    "N"
+    "O"
+    "P"
+    "Q"
+    "R"
+    "S"
+    "T"
+    "U"
+    "V"
+    "W"
+    "X"
+    "Y"
+    "Z"
+    "-"
+    "_"
+  ];
+  lower = [
+    "a"
+    "b"
+    "c"
+    "d"
+    "e"
+    "f"
+    "g"
+    "h"
+    "i"
+    "j"
+    "k"
+    "l"
+    "m"
+    "n"
+    "o"
+    "p"
+    "q"
+    "r"
+    "s"
+    "t"
+    "u"
+    "v"
+    "w"
+    "x"
+    "y"
+    "z"
+    ""
+    ""
+  ];
+  hasSuffix =
+    suffix: s:
+    let
+      ls = builtins.stringLength s;
+      lx = builtins.stringLength suffix;
+    in
+    ls >= lx && substring (ls - lx) lx s == suffix;
+  isSecretName =
+    n:
+    let
+      folded = builtins.replaceStrings upper lower n;
+    in
+    builtins.any (e: hasSuffix e folded) secretEndings;
 in
 rec {
   # Drops null attributes recursively, so unset typed options do not reach the JSON.
@@ -59,10 +141,7 @@ rec {
             let
               path = if prefix == "" then n else "${prefix}.${n}";
             in
-            if builtins.elem n secretNames && isString v.${n} && v.${n} != "" then
-              [ path ]
-            else
-              walk path v.${n}
+            if isSecretName n && isString v.${n} && v.${n} != "" then [ path ] else walk path v.${n}
           ) (attrNames v)
         else
           [ ];

@@ -52,7 +52,7 @@ pub fn run(args: ConfigArgs, profile: Option<&str>) -> ExitCode {
                 Ok(l) => l,
                 Err(e) => return fail(e),
             };
-            let red = crate::config::schema::redact(&loaded.resolved);
+            let red = loaded.display();
             match get_path(&red, &key) {
                 Some(Value::String(s)) if !json => println!("{s}"),
                 Some(v) => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),

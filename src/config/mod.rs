@@ -121,6 +121,9 @@ pub struct Loaded {
     pub parsed: Value,
     /// After includes, the env block and substitution: what was validated.
     pub resolved: Value,
+    /// After includes but before `${VAR}` substitution: what clients are shown (see
+    /// [`schema::display`]) so an environment value never leaves through `config.get`.
+    pub templates: Value,
     pub config: Config,
     pub warnings: Vec<Problem>,
     /// Every file read (main + includes), for change detection.
@@ -130,6 +133,14 @@ pub struct Loaded {
     pub fingerprint: String,
     /// The process environment overlaid with the config's `env` block.
     pub env: Env,
+}
+
+impl Loaded {
+    /// The resolved config as clients may see it: secrets redacted, `${VAR}` values shown
+    /// as their reference.
+    pub fn display(&self) -> Value {
+        schema::display(&self.resolved, Some(&self.templates))
+    }
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -175,6 +186,7 @@ pub fn load_text(path: &Path, raw: Option<String>, env: &Env) -> Result<Loaded, 
             .map_err(parse_err)?;
     let mut env = env.clone();
     substitute::apply_env_block(&resolved, &mut env);
+    let templates = resolved.clone();
     let mut subst_errors = Vec::new();
     substitute::substitute(&mut resolved, &env, "", &mut subst_errors);
     if !subst_errors.is_empty() {
@@ -211,6 +223,7 @@ pub fn load_text(path: &Path, raw: Option<String>, env: &Env) -> Result<Loaded, 
         hash,
         parsed,
         resolved,
+        templates,
         config,
         warnings: report.warnings.iter().map(locate).collect(),
         files,

@@ -77,10 +77,19 @@ in
         gateway.auth.tokenFile = "/run/x";
         channels.telegram.botToken = "y";
         models.providers.o.apiKey = "";
+        browser.controlToken = "z";
+        hooks.gmail.pushToken = "p";
+        channels.msteams.appPassword = "m";
+        agents.defaults.contextTokens = "200000";
+        x.client_secret = "s";
       };
       expected = [
+        "browser.controlToken"
+        "channels.msteams.appPassword"
         "channels.telegram.botToken"
         "gateway.auth.token"
+        "hooks.gmail.pushToken"
+        "x.client_secret"
       ];
     };
     apiKeyEnv = {

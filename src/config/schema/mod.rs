@@ -3,6 +3,7 @@
 //! (secret files, `customBindHost`), one validator for all of it, and the list of secret
 //! keys used for redaction.
 
+mod redact;
 mod rules;
 mod validate;
 
@@ -10,7 +11,8 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
-pub use rules::{is_secret_path, redact, secret_file_refs};
+pub use redact::{REDACTED, SECRET_ENDINGS, display, is_secret_path, redact, secret_schema_paths};
+pub use rules::secret_file_refs;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Issue {

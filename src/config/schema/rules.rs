@@ -38,8 +38,8 @@ pub const FILE_KEYS: &[(&str, &str)] = &[
     ("models.providers.*.apiKeyFile", "Provider API key file"),
 ];
 
-/// Final path segments that always hold secrets.
-const SECRET_NAMES: &[&str] = &[
+/// Secret keys that have a `<name>File` form (this gateway reads those files).
+pub(super) const SECRET_NAMES: &[&str] = &[
     "token",
     "password",
     "botToken",
@@ -259,44 +259,6 @@ pub fn cross_field(root: &Value, errors: &mut Vec<Issue>) {
             }
         }
     }
-}
-
-/// True when the value at `path` is a secret.
-pub fn is_secret_path(path: &[&str]) -> bool {
-    match path {
-        ["env", "vars", _] => true,
-        ["env", k] => *k != "shellEnv" && *k != "vars",
-        _ => path.last().is_some_and(|last| SECRET_NAMES.contains(last)),
-    }
-}
-
-pub const REDACTED: &str = "__CLAWDBOT_REDACTED__";
-
-/// A copy with every non-empty secret string replaced by [`REDACTED`].
-pub fn redact(value: &Value) -> Value {
-    fn walk(v: &Value, path: &mut Vec<String>) -> Value {
-        match v {
-            Value::Object(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| {
-                        path.push(k.clone());
-                        let out = walk(v, path);
-                        path.pop();
-                        (k.clone(), out)
-                    })
-                    .collect(),
-            ),
-            Value::Array(a) => Value::Array(a.iter().map(|v| walk(v, path)).collect()),
-            Value::String(s)
-                if !s.is_empty()
-                    && is_secret_path(&path.iter().map(String::as_str).collect::<Vec<_>>()) =>
-            {
-                Value::String(REDACTED.into())
-            }
-            other => other.clone(),
-        }
-    }
-    walk(value, &mut vec![])
 }
 
 /// Every `<secret>File` key in the config: (dot path, file path).

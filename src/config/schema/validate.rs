@@ -48,6 +48,24 @@ fn types_of(schema: &Value) -> Vec<&str> {
     }
 }
 
+/// True when `path` (a dot path) holds a secret, whose value an error must never quote.
+fn secret_at(path: &str) -> bool {
+    let keys: Vec<&str> = path
+        .split('.')
+        .filter(|k| k.parse::<usize>().is_err())
+        .collect();
+    super::is_secret_path(&keys)
+}
+
+/// `v` for an error message, or a placeholder when it sits at a secret path.
+fn shown(path: &str, v: &Value) -> String {
+    if secret_at(path) && v.is_string() {
+        "(a secret value, not shown)".into()
+    } else {
+        show(v)
+    }
+}
+
 fn show(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{s:?}"),
@@ -105,7 +123,7 @@ pub fn check(schema: &Value, v: &Value, path: &str, out: &mut Vec<Issue>) {
                 path: path.into(),
                 message: format!(
                     "invalid value {}; expected one of {}",
-                    show(v),
+                    shown(path, v),
                     list.join(", ")
                 ),
             });
@@ -176,7 +194,15 @@ fn check_any_of(branches: &[Value], v: &Value, path: &str, out: &mut Vec<Issue>)
     }
     out.push(Issue {
         path: path.into(),
-        message: format!("expected {}, got {}", kinds.join(" or "), show_kind(v)),
+        message: format!(
+            "expected {}, got {}",
+            kinds.join(" or "),
+            if secret_at(path) {
+                "a string".into()
+            } else {
+                show_kind(v)
+            }
+        ),
     });
 }
 
@@ -279,7 +305,10 @@ fn check_string(schema: &Value, s: &str, path: &str, out: &mut Vec<Issue>) {
         if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
             out.push(Issue {
                 path: path.into(),
-                message: format!("{s:?} is not a hex colour like \"#ff8800\""),
+                message: format!(
+                    "{} is not a hex colour like \"#ff8800\"",
+                    shown(path, &Value::String(s.to_string()))
+                ),
             });
         }
     }

@@ -64,7 +64,7 @@ pub fn get(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let (valid, resolved, issues, warnings) = match &loaded {
         Ok(l) => (
             true,
-            schema::redact(&l.resolved),
+            l.display(),
             json!([]),
             l.warnings
                 .iter()
@@ -275,7 +275,8 @@ pub fn set(ctx: &Ctx<'_>, p: Params, kind: Kind) -> Result<Value, RpcError> {
     };
     tracing::info!(target: "gateway", "{method}: wrote {}", path.display());
     let reload = gw.reload_config(method);
-    let mut out = json!({"ok": true, "path": path.display().to_string(), "config": schema::redact(&loaded.resolved)});
+    let mut out =
+        json!({"ok": true, "path": path.display().to_string(), "config": loaded.display()});
     if kind != Kind::Set {
         out["restart"] = json!({
             "ok": reload.is_ok(),

@@ -191,6 +191,12 @@ mod tests {
             "http://100.64.0.1/",
             "http://[64:ff9b::7f00:1]/",
             "http://[2002:7f00:1::1]/",
+            "http://user:pw@127.0.0.1/",
+            "http://127.0.0.1./",
+            "http://%31%32%37.0.0.1/",
+            "http://[::]/",
+            "https://[::ffff:7f00:1]:443/",
+            "http://017700000001/",
         ] {
             let url = Url::parse(u).unwrap();
             let e = vet(&url, &allow).await.unwrap_err();

@@ -17,6 +17,7 @@ pub struct Config {
     pub agents: Agents,
     pub session: Session,
     pub logging: Logging,
+    pub tools: Tools,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -126,6 +127,50 @@ pub struct Session {
 pub struct Logging {
     pub level: Option<String>,
     pub file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Tools {
+    pub web: ToolsWeb,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ToolsWeb {
+    pub fetch: WebFetch,
+}
+
+/// `tools.web.fetch`: the original's keys, plus `allowPrivateHosts` (ours): host names,
+/// IPs or CIDR blocks, each optionally `:port`, that `web_fetch` may reach although they
+/// are loopback, private or link-local.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WebFetch {
+    pub enabled: Option<bool>,
+    pub max_chars: Option<u64>,
+    pub timeout_seconds: Option<u64>,
+    pub max_redirects: Option<u32>,
+    pub user_agent: Option<String>,
+    pub allow_private_hosts: Vec<String>,
+}
+
+impl WebFetch {
+    pub fn max_chars(&self) -> u64 {
+        self.max_chars.unwrap_or(50_000)
+    }
+    pub fn timeout_seconds(&self) -> u64 {
+        self.timeout_seconds.unwrap_or(30)
+    }
+    /// The original's default (`DEFAULT_FETCH_MAX_REDIRECTS = 3`).
+    pub fn max_redirects(&self) -> u32 {
+        self.max_redirects.unwrap_or(3)
+    }
+    pub fn user_agent(&self) -> String {
+        self.user_agent
+            .clone()
+            .unwrap_or_else(|| concat!("clawdbot-rs/", env!("CARGO_PKG_VERSION")).to_string())
+    }
 }
 
 /// Built-in model aliases of the original (spec §6.4).

@@ -150,6 +150,13 @@ pub fn add_extensions(schema: &mut Value) {
         "apiKeyFile",
         s.clone(),
     );
+    // Private hosts the operator wants web_fetch to reach (it refuses them otherwise).
+    add(
+        schema,
+        &["tools", "web", "fetch"],
+        "allowPrivateHosts",
+        json!({"type": "array", "items": {"type": "string", "minLength": 1}}),
+    );
     // Where the Bot API lives: a local telegram-bot-api server, or a test double.
     let root = json!({"type": "string", "pattern": "^https?://"});
     add(schema, &["channels", "telegram"], "apiRoot", root.clone());

@@ -191,3 +191,19 @@ fn json_schema_and_hints() {
     );
     assert_eq!(ui_hints()["gateway.auth.token"]["sensitive"], true);
 }
+
+#[test]
+fn web_fetch_allow_private_hosts_is_an_admitted_extension() {
+    let ok = json!({"tools": {"web": {"fetch": {"maxRedirects": 2, "allowPrivateHosts": ["nas.lan", "127.0.0.1:8080"]}}}});
+    assert!(errors(ok.clone()).is_empty(), "{:?}", errors(ok));
+    let bad = errors(json!({"tools": {"web": {"fetch": {"allowPrivateHosts": "nas.lan"}}}}));
+    assert!(
+        bad.iter().any(|(p, _)| p.contains("allowPrivateHosts")),
+        "{bad:?}"
+    );
+    let c: crate::config::Config =
+        serde_json::from_value(json!({"tools": {"web": {"fetch": {"allowPrivateHosts": ["a"]}}}}))
+            .unwrap();
+    assert_eq!(c.tools.web.fetch.allow_private_hosts, ["a"]);
+    assert_eq!(c.tools.web.fetch.max_redirects(), 3);
+}

@@ -17,6 +17,39 @@ pub struct Config {
     pub agents: Agents,
     pub session: Session,
     pub logging: Logging,
+    pub tools: Tools,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Tools {
+    pub exec: ExecTool,
+}
+
+/// `tools.exec` (the original's keys, plus `env`: variables given to every tool process).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ExecTool {
+    pub security: Option<String>,
+    pub ask: Option<String>,
+    pub safe_bins: Vec<String>,
+    pub path_prepend: Vec<String>,
+    pub timeout_sec: Option<u64>,
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+impl ExecTool {
+    /// `deny` | `allowlist` | `full`.
+    pub fn security(&self) -> &str {
+        self.security.as_deref().unwrap_or("allowlist")
+    }
+    /// `off` | `on-miss` | `always`.
+    pub fn ask(&self) -> &str {
+        self.ask.as_deref().unwrap_or("on-miss")
+    }
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_sec.unwrap_or(120))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

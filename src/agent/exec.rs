@@ -64,6 +64,11 @@ pub async fn run(ctx: &ExecCtx<'_>, args: &Value) -> (String, bool) {
             return (crate::nix::missing_program(&name, &ctx.gw.nix), true);
         }
     };
+    if policy.security == "full"
+        && let Some(name) = policy::missing_shell_program(command, &path_var)
+    {
+        return (crate::nix::missing_program(&name, &ctx.gw.nix), true);
+    }
     let remembered = approvals::load_allowlist(&ctx.gw.paths.state_dir);
     match policy::judge(&policy, &plan, &remembered) {
         Verdict::Run => {}

@@ -126,6 +126,29 @@ pub fn plan(policy: &Policy, command: &str, l: &Lookup<'_>) -> Result<Plan, Stri
     })
 }
 
+/// For a shell command, the first program it names when that is plainly a program that is
+/// not installed (so Nix mode can name the option that adds it instead of the shell's
+/// "not found"). Builtins, assignments and anything unusual are left to the shell.
+pub fn missing_shell_program(command: &str, path_var: &str) -> Option<String> {
+    const SHELL_WORDS: &[&str] = &[
+        "echo", "printf", "test", "[", "true", "false", "pwd", "read", "type", "command", "kill",
+        "wait", "!", "{", "time",
+    ];
+    let word = command.split_whitespace().find(|w| !w.contains('='))?;
+    let plain = word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+    if !plain || SHELL_WORDS.contains(&word) || resolve::BUILTINS_WITHOUT_PROGRAM.contains(&word) {
+        return None;
+    }
+    let dirs: Vec<PathBuf> = std::env::split_paths(path_var).collect();
+    let found = dirs
+        .iter()
+        .filter(|d| d.is_absolute())
+        .any(|d| d.join(word).is_file());
+    (!found).then(|| word.to_string())
+}
+
 /// What the policy says before anyone is asked.
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
@@ -332,6 +355,18 @@ mod tests {
         assert_eq!(verdict(&b, &p, "ls", &[]).0, Verdict::Ask);
         p.security = "allowlist".into();
         assert_eq!(verdict(&b, &p, "ls", &[]).0, Verdict::Ask);
+    }
+
+    #[test]
+    fn a_missing_program_in_a_shell_command_is_named() {
+        let b = setup(false);
+        assert_eq!(
+            missing_shell_program("FOO=1 ffmpeg-nope -i x | cat", &b.path).as_deref(),
+            Some("ffmpeg-nope")
+        );
+        for cmd in ["ls | wc", "echo $(x)", "cd /tmp && ls", "$(x)", "./x"] {
+            assert_eq!(missing_shell_program(cmd, &b.path), None, "{cmd}");
+        }
     }
 
     #[test]

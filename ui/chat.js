@@ -101,9 +101,10 @@ export function chatPage({ gw, main }) {
       const card = h("div", { class: "msg approval", "data-approval": id },
         h("div", { class: "meta" }, "The agent wants to run a command"),
         h("pre", {}, p.request?.command || "?"),
+        ...runsAs(p.request || {}),
         h("div", { class: "row" },
           h("button", { type: "button", class: "approve", onclick: decide("allow-once") }, "Approve once"),
-          h("button", { type: "button", class: "ghost", onclick: decide("allow-always") }, "Always allow"),
+          h("button", { type: "button", class: "ghost", onclick: decide("allow-always") }, "Always allow this exact command"),
           h("button", { type: "button", class: "danger", onclick: decide("deny") }, "Deny")));
       log.append(card);
       scroll(true);
@@ -145,4 +146,14 @@ export function chatPage({ gw, main }) {
   loadHistory();
   input.focus();
   return () => gw.removeEventListener("gw-event", onEvent);
+}
+
+/// What an approval will execute: the resolved program and argv (each argument quoted so
+/// spaces and metacharacters are visible), and why a shell is involved.
+function runsAs(req) {
+  if (!Array.isArray(req.argv)) return [];
+  const q = (a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${String(a).replace(/'/g, "'\\''")}'`);
+  const out = [h("div", { class: "meta" }, `Runs exactly (in ${req.cwd || "?"}):`), h("pre", { class: "argv" }, req.argv.map(q).join(" "))];
+  if (req.shell && req.reason) out.push(h("div", { class: "meta error" }, `Through /bin/sh: the command contains ${req.reason}`));
+  return out;
 }

@@ -124,28 +124,53 @@ impl Approvals {
     }
 }
 
-/// Programs approved with "allow-always", kept in `<stateDir>/exec-allowlist.json`.
+/// One "allow always" answer: the exact program file and arguments the operator was
+/// shown. Only that exact argv runs unasked later; there is no trailing-arguments
+/// wildcard (approving `ls -la` does not approve `ls /etc`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Approved {
+    /// Absolute path of the program as executed (`resolvedPath` of the request).
+    pub path: String,
+    /// argv[1..].
+    pub args: Vec<String>,
+}
+
+/// The "allow always" answers, kept in `<stateDir>/exec-allowlist.json`:
+/// `{"version": 2, "commands": [{"path", "args"}], "programs": [...]}`.
+///
+/// `programs` is the version-1 format (a bare program name). Such an entry is kept in the
+/// file but approves nothing: it does not say which file or which arguments the operator
+/// saw, so honouring it would approve `git` from anywhere with any arguments. The next
+/// request for that program is asked again, and the answer is stored in the new form.
 pub fn allowlist_path(state_dir: &Path) -> PathBuf {
     state_dir.join("exec-allowlist.json")
 }
 
-pub fn load_allowlist(state_dir: &Path) -> Vec<String> {
+fn load_file(state_dir: &Path) -> Value {
     crate::fsutil::read_json(&allowlist_path(state_dir))
         .ok()
         .flatten()
-        .and_then(|v| v.get("programs").cloned())
+        .unwrap_or_else(|| json!({}))
+}
+
+pub fn load_allowlist(state_dir: &Path) -> Vec<Approved> {
+    load_file(state_dir)
+        .get("commands")
+        .cloned()
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default()
 }
 
-pub fn remember(state_dir: &Path, program: &str) -> std::io::Result<()> {
+pub fn remember(state_dir: &Path, entry: &Approved) -> std::io::Result<()> {
+    let old = load_file(state_dir);
     let mut list = load_allowlist(state_dir);
-    if !list.iter().any(|p| p == program) {
-        list.push(program.to_string());
+    if !list.contains(entry) {
+        list.push(entry.clone());
     }
+    let programs = old.get("programs").cloned().unwrap_or_else(|| json!([]));
     crate::fsutil::write_json_private(
         &allowlist_path(state_dir),
-        &json!({"version": 1, "programs": list}),
+        &json!({"version": 2, "commands": list, "programs": programs}),
     )
 }
 
@@ -176,8 +201,22 @@ mod tests {
         assert_eq!(d, Decision::Deny);
         assert!(a.list().is_empty());
         let dir = tempfile::tempdir().unwrap();
-        remember(dir.path(), "git").unwrap();
-        remember(dir.path(), "git").unwrap();
-        assert_eq!(load_allowlist(dir.path()), ["git"]);
+        // A version-1 file (names only) is read but approves nothing, and survives.
+        std::fs::write(
+            allowlist_path(dir.path()),
+            r#"{"version": 1, "programs": ["git"]}"#,
+        )
+        .unwrap();
+        assert!(load_allowlist(dir.path()).is_empty());
+        let e = Approved {
+            path: "/usr/bin/ls".into(),
+            args: vec!["-la".into()],
+        };
+        remember(dir.path(), &e).unwrap();
+        remember(dir.path(), &e).unwrap();
+        assert_eq!(load_allowlist(dir.path()), [e]);
+        let file = load_file(dir.path());
+        assert_eq!(file["version"], 2);
+        assert_eq!(file["programs"], json!(["git"]));
     }
 }

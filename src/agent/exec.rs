@@ -1,103 +1,24 @@
-//! The `exec` tool: policy (`tools.exec.security` deny|allowlist|full and `tools.exec.ask`
-//! off|on-miss|always, the original's keys), program lookup on the service's PATH (in Nix
-//! mode a missing program names `services.clawdbot.extraPackages`), and a bounded run:
-//! timeout, output cap, its own process group so a timeout kills the children too.
+//! The `exec` tool: the policy ([`policy`]: what a command means and whether it may
+//! run), approvals, a clean environment ([`env`]), and a bounded run through the sandbox:
+//! timeout, output cap, its own process group so a timeout kills the children too. In
+//! Nix mode a missing program names `services.clawdbot.extraPackages`.
 
-use std::path::{Path, PathBuf};
+mod env;
+mod parse;
+pub mod policy;
+mod resolve;
+
+use std::ffi::OsString;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
 use super::approvals::{self, Decision};
+pub use policy::{Plan, Policy, Verdict};
 
 pub const OUTPUT_CAP: usize = 64 * 1024;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Policy {
-    pub security: String,
-    pub ask: String,
-    pub safe_bins: Vec<String>,
-    pub timeout: Duration,
-    pub path_prepend: Vec<String>,
-    pub approval_timeout: Duration,
-}
-
-impl Policy {
-    pub fn from_config(resolved: &Value) -> Policy {
-        let e = resolved
-            .pointer("/tools/exec")
-            .cloned()
-            .unwrap_or(json!({}));
-        let strs = |k: &str| -> Vec<String> {
-            e.get(k)
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        Policy {
-            security: e["security"].as_str().unwrap_or("allowlist").to_string(),
-            ask: e["ask"].as_str().unwrap_or("on-miss").to_string(),
-            safe_bins: strs("safeBins"),
-            timeout: Duration::from_secs(e["timeoutSec"].as_u64().unwrap_or(120)),
-            path_prepend: strs("pathPrepend"),
-            approval_timeout: Duration::from_secs(120),
-        }
-    }
-}
-
-/// What the policy says before anyone is asked.
-#[derive(Debug, PartialEq)]
-pub enum Verdict {
-    Run,
-    Ask,
-    Refuse(String),
-}
-
-pub fn judge(policy: &Policy, program: &str, remembered: &[String]) -> Verdict {
-    let listed =
-        policy.safe_bins.iter().any(|b| b == program) || remembered.iter().any(|b| b == program);
-    match (policy.security.as_str(), policy.ask.as_str()) {
-        ("deny", _) => Verdict::Refuse(
-            "exec is disabled on this gateway (tools.exec.security=\"deny\")".into(),
-        ),
-        (_, "always") => Verdict::Ask,
-        ("full", _) => Verdict::Run,
-        (_, _) if listed => Verdict::Run,
-        (_, "off") => Verdict::Refuse(format!(
-            "`{program}` is not allowed: it is not in tools.exec.safeBins and approvals are off (tools.exec.ask=\"off\")"
-        )),
-        _ => Verdict::Ask,
-    }
-}
-
-/// The program a shell command starts with (`FOO=1 git status` → `git`).
-pub fn program_of(command: &str) -> String {
-    command
-        .split_whitespace()
-        .find(|w| !w.contains('=') || w.starts_with('='))
-        .map(|w| w.rsplit('/').next().unwrap_or(w).to_string())
-        .unwrap_or_default()
-}
-
-const SHELL_BUILTINS: &[&str] = &[
-    "cd", "echo", "printf", "test", "[", "true", "false", "export", "set", "pwd", "exit", "read",
-    "for", "if", "while", "case", ":", ".", "type", "command", "kill", "wait", "umask",
-];
-
-pub fn find_program(program: &str, path_var: &str) -> Option<PathBuf> {
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return p.exists().then_some(p);
-    }
-    std::env::split_paths(path_var)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-}
 
 pub struct ExecCtx<'a> {
     pub gw: &'a crate::server::state::Gateway,
@@ -117,22 +38,48 @@ pub async fn run(ctx: &ExecCtx<'_>, args: &Value) -> (String, bool) {
         return ("exec needs a non-empty \"command\"".into(), true);
     };
     let rt = ctx.gw.runtime();
-    let policy = Policy::from_config(&rt.loaded.resolved);
-    let program = program_of(command);
-    let mut path_var = std::env::var("PATH").unwrap_or_default();
-    if !policy.path_prepend.is_empty() {
-        path_var = format!("{}:{path_var}", policy.path_prepend.join(":"));
+    let policy = Policy::from_model(&rt.loaded.config);
+    if policy.security == "deny" {
+        return (
+            "exec refused: exec is disabled on this gateway (tools.exec.security=\"deny\")".into(),
+            true,
+        );
     }
-    if !SHELL_BUILTINS.contains(&program.as_str()) && find_program(&program, &path_var).is_none() {
-        return (crate::nix::missing_program(&program, &ctx.gw.nix), true);
+    let path_var = policy.path_var(&std::env::var("PATH").unwrap_or_default());
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let trusted = resolve::trusted_dirs(&policy.path_prepend, home.as_deref());
+    let lookup = policy::Lookup {
+        path_var: &path_var,
+        cwd: ctx.workspace,
+        trusted: &trusted,
+    };
+    let plan = match policy::plan(&policy, command, &lookup) {
+        Ok(p) => p,
+        Err(why) if !why.is_empty() => return (format!("exec refused: {why}"), true),
+        Err(_) => {
+            let name = parse::simple_argv(command)
+                .ok()
+                .and_then(|a| a.into_iter().next())
+                .unwrap_or_default();
+            return (crate::nix::missing_program(&name, &ctx.gw.nix), true);
+        }
+    };
+    if policy.security == "full"
+        && let Some(name) = policy::missing_shell_program(command, &path_var)
+    {
+        return (crate::nix::missing_program(&name, &ctx.gw.nix), true);
     }
     let remembered = approvals::load_allowlist(&ctx.gw.paths.state_dir);
-    match judge(&policy, &program, &remembered) {
+    match policy::judge(&policy, &plan, &remembered) {
         Verdict::Run => {}
         Verdict::Refuse(why) => return (format!("exec refused: {why}"), true),
         Verdict::Ask => {
             let request = json!({
                 "command": command,
+                "resolvedPath": plan.program.display().to_string(),
+                "argv": plan.argv(),
+                "shell": plan.shell,
+                "reason": plan.shell_reason,
                 "cwd": ctx.workspace.display().to_string(),
                 "host": "gateway",
                 "agentId": ctx.agent_id,
@@ -156,8 +103,8 @@ pub async fn run(ctx: &ExecCtx<'_>, args: &Value) -> (String, bool) {
                     );
                 }
                 Decision::AllowAlways => {
-                    if let Err(e) = approvals::remember(&ctx.gw.paths.state_dir, &program) {
-                        tracing::warn!(target: "exec", "cannot remember approval for {program}: {e}");
+                    if let Err(e) = approvals::remember(&ctx.gw.paths.state_dir, &plan.approved()) {
+                        tracing::warn!(target: "exec", "cannot remember approval for {}: {e}", plan.program.display());
                     }
                 }
                 Decision::AllowOnce => {}
@@ -170,13 +117,16 @@ pub async fn run(ctx: &ExecCtx<'_>, args: &Value) -> (String, bool) {
         .map(Duration::from_secs)
         .unwrap_or(policy.timeout)
         .min(policy.timeout.max(Duration::from_secs(1)));
-    spawn_bounded(command, ctx.workspace, &path_var, timeout, ctx.cancel).await
+    let env = env::build(&path_var, ctx.workspace, std::env::vars_os(), &policy.env);
+    spawn_bounded(&plan, env, ctx.workspace, timeout, ctx.cancel).await
 }
 
+/// Spawns `plan` through the sandbox with exactly `env`, collects capped output, and
+/// kills its process group at `timeout` or on `cancel`.
 async fn spawn_bounded(
-    command: &str,
+    plan: &Plan,
+    env: Vec<(OsString, OsString)>,
     cwd: &Path,
-    path_var: &str,
     timeout: Duration,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> (String, bool) {
@@ -186,14 +136,9 @@ async fn spawn_bounded(
             true,
         );
     }
-    // Until the exec policy builds argv and a clean environment itself, the command
-    // runs through sh with the gateway's environment (PATH replaced).
-    let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> =
-        std::env::vars_os().filter(|(k, _)| k != "PATH").collect();
-    env.push(("PATH".into(), path_var.into()));
     let inv = crate::sandbox::Invocation {
-        program: "/bin/sh".into(),
-        args: vec!["-c".into(), command.into()],
+        program: plan.program.clone(),
+        args: plan.args.iter().map(OsString::from).collect(),
         env,
         cwd: cwd.to_path_buf(),
     };
@@ -203,7 +148,12 @@ async fn spawn_bounded(
     };
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return (format!("cannot start sh: {e}"), true),
+        Err(e) => {
+            return (
+                format!("cannot start {}: {e}", plan.program.display()),
+                true,
+            );
+        }
     };
     let pid = child.id();
     let mut out = child.stdout.take().expect("piped");
@@ -281,62 +231,55 @@ async fn spawn_bounded(
 mod tests {
     use super::*;
 
-    #[test]
-    fn policy_table() {
-        let mut p = Policy::from_config(&json!({"tools": {"exec": {"safeBins": ["ls"]}}}));
-        assert_eq!(judge(&p, "ls", &[]), Verdict::Run);
-        assert_eq!(judge(&p, "rm", &[]), Verdict::Ask);
-        assert_eq!(judge(&p, "rm", &["rm".into()]), Verdict::Run);
-        p.ask = "off".into();
-        assert!(
-            matches!(judge(&p, "rm", &[]), Verdict::Refuse(m) if m.contains("tools.exec.safeBins"))
-        );
-        p.security = "deny".into();
-        assert!(matches!(judge(&p, "ls", &[]), Verdict::Refuse(_)));
-        p.security = "full".into();
-        assert_eq!(judge(&p, "rm", &[]), Verdict::Run);
-        p.ask = "always".into();
-        assert_eq!(judge(&p, "ls", &[]), Verdict::Ask);
-        assert_eq!(program_of("FOO=1 /usr/bin/git status"), "git");
+    fn sh(command: &str) -> Plan {
+        Plan {
+            program: policy::SHELL.into(),
+            args: vec!["-c".into(), command.into()],
+            shell: true,
+            shell_reason: None,
+            trusted: false,
+        }
     }
 
     #[tokio::test]
     async fn bounded_run() {
         let dir = tempfile::tempdir().unwrap();
         let path = std::env::var("PATH").unwrap();
+        let env = || vec![(OsString::from("PATH"), OsString::from(&path))];
         let c = tokio_util::sync::CancellationToken::new();
-        let (out, err) = spawn_bounded(
-            "echo hi; echo oops >&2",
-            dir.path(),
-            &path,
-            Duration::from_secs(10),
-            &c,
-        )
-        .await;
+        let t = Duration::from_secs(10);
+        let (out, err) =
+            spawn_bounded(&sh("echo hi; echo oops >&2"), env(), dir.path(), t, &c).await;
         assert!(
             !err && out.contains("hi\n") && out.contains("stderr:\noops"),
             "{out}"
         );
-        let (out, err) =
-            spawn_bounded("exit 3", dir.path(), &path, Duration::from_secs(10), &c).await;
+        let (out, err) = spawn_bounded(&sh("exit 3"), env(), dir.path(), t, &c).await;
         assert!(err && out.contains("exit status 3"));
-        let (out, err) = spawn_bounded(
-            "sleep 30",
-            dir.path(),
-            &path,
-            Duration::from_millis(200),
-            &c,
-        )
-        .await;
+        let short = Duration::from_millis(200);
+        let (out, err) = spawn_bounded(&sh("sleep 30"), env(), dir.path(), short, &c).await;
         assert!(err && out.contains("timed out"), "{out}");
-        let (out, _) = spawn_bounded(
-            "yes | head -c 200000",
-            dir.path(),
-            &path,
-            Duration::from_secs(10),
-            &c,
-        )
-        .await;
+        let (out, _) = spawn_bounded(&sh("yes | head -c 200000"), env(), dir.path(), t, &c).await;
         assert!(out.contains("[output truncated at 65536 bytes]"));
+    }
+
+    #[tokio::test]
+    async fn the_child_sees_only_the_environment_it_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = tokio_util::sync::CancellationToken::new();
+        let env = vec![
+            (OsString::from("PATH"), OsString::from("/nonexistent")),
+            (OsString::from("ONLY_THIS"), OsString::from("1")),
+        ];
+        let plan = sh("export -p");
+        let (out, err) = spawn_bounded(&plan, env, dir.path(), Duration::from_secs(10), &c).await;
+        assert!(!err, "{out}");
+        let names: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .map(|kv| kv.split('=').next().unwrap())
+            .filter(|n| !matches!(*n, "PWD" | "OLDPWD" | "SHLVL" | "_"))
+            .collect();
+        assert_eq!(names, ["ONLY_THIS", "PATH"], "{out}");
     }
 }

@@ -55,7 +55,7 @@ pub enum ApprovalsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Run the command (once, or with --always for this program from now on).
+    /// Run the command (once, or with --always: this exact program file and argv from now on).
     Approve {
         /// The approval id from `clawdbot approvals list`.
         id: String,
@@ -161,13 +161,21 @@ pub fn approvals(args: ApprovalsArgs, profile: Option<&str>) -> ExitCode {
             let pending = v["pending"].as_array().cloned().unwrap_or_default();
             println!("Waiting for approval ({}):", pending.len());
             for p in &pending {
+                let r = &p["request"];
                 println!(
                     "  {}  {}  (agent {}, in {})",
                     p["id"].as_str().unwrap_or("?"),
-                    p["request"]["command"].as_str().unwrap_or("?"),
-                    p["request"]["agentId"].as_str().unwrap_or("?"),
-                    p["request"]["cwd"].as_str().unwrap_or("?"),
+                    r["command"].as_str().unwrap_or("?"),
+                    r["agentId"].as_str().unwrap_or("?"),
+                    r["cwd"].as_str().unwrap_or("?"),
                 );
+                if let Some(argv) = r["argv"].as_array() {
+                    let words: Vec<&str> = argv.iter().filter_map(Value::as_str).collect();
+                    println!("      runs exactly: {}", shell_words::join(words));
+                }
+                if let Some(why) = r["reason"].as_str() {
+                    println!("      through /bin/sh: the command contains {why}");
+                }
             }
             if !pending.is_empty() {
                 println!(

@@ -22,6 +22,39 @@ pub struct Config {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
+pub struct Tools {
+    pub exec: ExecTool,
+    pub web: ToolsWeb,
+}
+
+/// `tools.exec` (the original's keys, plus `env`: variables given to every tool process).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ExecTool {
+    pub security: Option<String>,
+    pub ask: Option<String>,
+    pub safe_bins: Vec<String>,
+    pub path_prepend: Vec<String>,
+    pub timeout_sec: Option<u64>,
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+impl ExecTool {
+    /// `deny` | `allowlist` | `full`.
+    pub fn security(&self) -> &str {
+        self.security.as_deref().unwrap_or("allowlist")
+    }
+    /// `off` | `on-miss` | `always`.
+    pub fn ask(&self) -> &str {
+        self.ask.as_deref().unwrap_or("on-miss")
+    }
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_sec.unwrap_or(120))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct Gateway {
     pub port: Option<u16>,
     pub mode: Option<String>,
@@ -129,11 +162,6 @@ pub struct Logging {
     pub file: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct Tools {
-    pub web: ToolsWeb,
-}
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]

@@ -157,6 +157,10 @@ pub fn add_extensions(schema: &mut Value) {
         "allowPrivateHosts",
         json!({"type": "array", "items": {"type": "string", "minLength": 1}}),
     );
+    // Variables the operator gives every tool process (the rest of the gateway's
+    // environment never reaches one).
+    let env = json!({"type": "object", "additionalProperties": {"type": "string"}});
+    add(schema, &["tools", "exec"], "env", env);
     // Where the Bot API lives: a local telegram-bot-api server, or a test double.
     let root = json!({"type": "string", "pattern": "^https?://"});
     add(schema, &["channels", "telegram"], "apiRoot", root.clone());

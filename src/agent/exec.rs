@@ -170,7 +170,20 @@ pub async fn run(ctx: &ExecCtx<'_>, args: &Value) -> (String, bool) {
         .map(Duration::from_secs)
         .unwrap_or(policy.timeout)
         .min(policy.timeout.max(Duration::from_secs(1)));
-    spawn_bounded(command, ctx.workspace, &path_var, timeout, ctx.cancel).await
+    let sandbox =
+        match crate::sandbox::for_run(&rt.loaded.config, ctx.session_key, ctx.workspace, timeout) {
+            Ok(p) => p,
+            Err(e) => return (format!("exec refused: {e}"), true),
+        };
+    spawn_bounded(
+        command,
+        ctx.workspace,
+        &path_var,
+        timeout,
+        ctx.cancel,
+        &sandbox,
+    )
+    .await
 }
 
 async fn spawn_bounded(
@@ -179,6 +192,7 @@ async fn spawn_bounded(
     path_var: &str,
     timeout: Duration,
     cancel: &tokio_util::sync::CancellationToken,
+    sandbox: &crate::sandbox::Policy,
 ) -> (String, bool) {
     if let Err(e) = std::fs::create_dir_all(cwd) {
         return (
@@ -197,7 +211,7 @@ async fn spawn_bounded(
         env,
         cwd: cwd.to_path_buf(),
     };
-    let mut cmd = match crate::sandbox::command(&inv, &crate::sandbox::Policy::default()) {
+    let mut cmd = match crate::sandbox::command(&inv, sandbox) {
         Ok(c) => c,
         Err(e) => return (format!("exec refused: {e}"), true),
     };
@@ -311,14 +325,22 @@ mod tests {
             &path,
             Duration::from_secs(10),
             &c,
+            &Default::default(),
         )
         .await;
         assert!(
             !err && out.contains("hi\n") && out.contains("stderr:\noops"),
             "{out}"
         );
-        let (out, err) =
-            spawn_bounded("exit 3", dir.path(), &path, Duration::from_secs(10), &c).await;
+        let (out, err) = spawn_bounded(
+            "exit 3",
+            dir.path(),
+            &path,
+            Duration::from_secs(10),
+            &c,
+            &Default::default(),
+        )
+        .await;
         assert!(err && out.contains("exit status 3"));
         let (out, err) = spawn_bounded(
             "sleep 30",
@@ -326,6 +348,7 @@ mod tests {
             &path,
             Duration::from_millis(200),
             &c,
+            &Default::default(),
         )
         .await;
         assert!(err && out.contains("timed out"), "{out}");
@@ -335,6 +358,7 @@ mod tests {
             &path,
             Duration::from_secs(10),
             &c,
+            &Default::default(),
         )
         .await;
         assert!(out.contains("[output truncated at 65536 bytes]"));

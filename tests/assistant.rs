@@ -410,3 +410,74 @@ async fn an_exec_that_asks_waits_for_approval() {
     );
     gw.shutdown().await;
 }
+
+/// Through a real gateway: a non-main session's exec runs in the sandbox (default
+/// `agents.defaults.sandbox.mode = "non-main"`), the main session's does not.
+#[tokio::test]
+async fn a_non_main_session_exec_is_sandboxed() {
+    let abi = clawdbot::sandbox::landlock_abi();
+    if abi < 4 {
+        assert!(
+            std::env::var("CLAWDBOT_REQUIRE_SANDBOX").as_deref() != Ok("1"),
+            "CLAWDBOT_REQUIRE_SANDBOX=1 but Landlock ABI is {abi} (4 needed)"
+        );
+        eprintln!("skipped: Landlock ABI 4 not available (kernel has ABI {abi})");
+        return;
+    }
+    let w = World::new().await;
+    let mut gw = w
+        .gateway(
+            json!({"enabled": false}),
+            json!({"tools": {"exec": {"security": "full"}},
+                   "agents": {"defaults": {"sandbox": {"workspaceAccess": "rw"}}}}),
+        )
+        .await;
+    let secret = gw.state_dir().join("secret-for-sandbox-test");
+    std::fs::write(&secret, "STATE-SECRET").unwrap();
+    let escape = gw.state_dir().join("escaped");
+    let command = format!(
+        "cat '{}'; echo x > '{}'; echo inside > made-here && echo wrote-workspace",
+        secret.display(),
+        escape.display()
+    );
+    let mut ws = operator(&gw.url).await;
+    for (i, key) in ["agent:main:sandboxed", "main"].iter().enumerate() {
+        w.anthropic.script([
+            Reply::Tool {
+                name: "exec".into(),
+                input: json!({"command": command}),
+            },
+            Reply::Text("done".into()),
+        ]);
+        let run = format!("sb-{i}");
+        call(
+            &mut ws,
+            &format!("{i}"),
+            "chat.send",
+            json!({"sessionKey": key, "message": "try", "idempotencyKey": run}),
+        )
+        .await;
+        let events = chat_events(&mut ws, &run).await;
+        assert_eq!(events.last().unwrap()["state"], "final", "{events:?}");
+        let reqs = w.anthropic.requests();
+        let result = reqs.last().unwrap()["messages"].to_string();
+        assert!(result.contains("wrote-workspace"), "{key}: {result}");
+        if i == 0 {
+            assert!(
+                !result.contains("STATE-SECRET") && result.contains("Permission denied"),
+                "sandboxed: {result}"
+            );
+            assert!(
+                !escape.exists(),
+                "the sandboxed exec wrote into the state dir"
+            );
+        } else {
+            assert!(
+                result.contains("STATE-SECRET"),
+                "main (unsandboxed): {result}"
+            );
+            assert!(escape.exists());
+        }
+    }
+    gw.shutdown().await;
+}

@@ -481,3 +481,66 @@ async fn a_non_main_session_exec_is_sandboxed() {
     }
     gw.shutdown().await;
 }
+
+/// A sandboxed tool process still running when the gateway stops does not survive it.
+#[tokio::test]
+async fn a_running_sandboxed_exec_dies_with_the_gateway() {
+    if clawdbot::sandbox::landlock_abi() < 4 {
+        assert!(
+            std::env::var("CLAWDBOT_REQUIRE_SANDBOX").as_deref() != Ok("1"),
+            "CLAWDBOT_REQUIRE_SANDBOX=1 but Landlock ABI 4 is missing"
+        );
+        eprintln!("skipped: Landlock ABI 4 not available");
+        return;
+    }
+    let w = World::new().await;
+    let marker = format!("1000{}", std::process::id());
+    w.anthropic.script([
+        Reply::Tool {
+            name: "exec".into(),
+            input: json!({"command": format!("sleep {marker} & sleep {marker}")}),
+        },
+        Reply::Text("done".into()),
+    ]);
+    let mut gw = w
+        .gateway(
+            json!({"enabled": false}),
+            json!({"tools": {"exec": {"security": "full"}}}),
+        )
+        .await;
+    let mut ws = operator(&gw.url).await;
+    call(
+        &mut ws,
+        "1",
+        "chat.send",
+        json!({"sessionKey": "agent:main:other", "message": "go", "idempotencyKey": "stuck"}),
+    )
+    .await;
+    let with_marker = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).split('\0').any(|a| a == marker))
+            })
+            .count()
+    };
+    let mut started = false;
+    for _ in 0..500 {
+        if with_marker() == 2 {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(started, "the markers never started");
+    gw.shutdown().await;
+    for _ in 0..250 {
+        if with_marker() == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{} sandboxed processes outlived the gateway", with_marker());
+}

@@ -13,6 +13,7 @@
 
 mod cgroup;
 pub mod child;
+mod groups;
 mod policy;
 
 use std::ffi::OsString;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 pub use child::{describe, landlock_abi};
+pub use groups::kill_all;
 pub use policy::{Access, Policy, for_run, parse_bytes};
 
 /// One process to start, exactly as it will run (nothing is inherited from the gateway).
@@ -35,7 +37,7 @@ pub struct Invocation {
     pub cwd: PathBuf,
 }
 
-/// A command ready to spawn: stdin null, stdout/stderr piped, its own process group,
+/// A command ready to spawn (its process group is remembered for [`kill_all`]): stdin null, stdout/stderr piped, its own process group,
 /// killed on drop, environment cleared and replaced by `inv.env` (plus `docker.env`), and
 /// when `policy.enabled` confined as described in the module doc. Fails, naming the
 /// missing kernel feature and the setting that turns the sandbox off, rather than run
@@ -51,15 +53,27 @@ pub fn command(inv: &Invocation, policy: &Policy) -> Result<tokio::process::Comm
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
-    if policy.enabled {
+    groups::prune();
+    let report = groups::report_fd();
+    let prepared = if policy.enabled {
         cmd.envs(policy.env.iter().map(|(k, v)| (k, v)));
-        let prepared = child::prepare(policy)?;
-        // SAFETY: `child::apply` only makes syscalls on values prepared above (no
-        // allocation, no locks), which is what is allowed between fork and exec.
-        #[allow(unsafe_code)]
-        unsafe {
-            cmd.pre_exec(move || child::apply(&prepared));
-        }
+        Some(child::prepare(policy)?)
+    } else {
+        None
+    };
+    // SAFETY: the closure only makes syscalls on values prepared above (no allocation, no
+    // locks), which is what is allowed between fork and exec.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some(fd) = report {
+                groups::report_self(fd);
+            }
+            match &prepared {
+                Some(p) => child::apply(p),
+                None => Ok(()),
+            }
+        });
     }
     Ok(cmd)
 }

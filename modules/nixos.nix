@@ -204,10 +204,21 @@ let
       AmbientCapabilities = "";
       DevicePolicy = "closed";
       SystemCallArchitectures = "native";
+      # The tool sandbox (agents.defaults.sandbox, on for non-main sessions by default)
+      # confines each tool process with Landlock + seccomp + rlimits, set up in the child:
+      # it needs the landlock_* and seccomp calls, setrlimit/prlimit64 (in @resources) and
+      # capset (in @privileged) to drop what remains. No namespaces: RestrictNamespaces stays.
       SystemCallFilter = [
         "@system-service"
         "~@privileged"
         "~@resources"
+        "landlock_create_ruleset"
+        "landlock_add_rule"
+        "landlock_restrict_self"
+        "seccomp"
+        "setrlimit"
+        "prlimit64"
+        "capset"
       ];
     };
   };

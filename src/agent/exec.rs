@@ -117,8 +117,14 @@ pub async fn run(ctx: &ExecCtx<'_>, args: &Value) -> (String, bool) {
         .map(Duration::from_secs)
         .unwrap_or(policy.timeout)
         .min(policy.timeout.max(Duration::from_secs(1)));
+    let mut sandbox =
+        match crate::sandbox::for_run(&rt.loaded.config, ctx.session_key, ctx.workspace, timeout) {
+            Ok(p) => p,
+            Err(e) => return (format!("exec refused: {e}"), true),
+        };
+    sandbox.owner = crate::sandbox::owner_of(ctx.gw);
     let env = env::build(&path_var, ctx.workspace, std::env::vars_os(), &policy.env);
-    spawn_bounded(&plan, env, ctx.workspace, timeout, ctx.cancel).await
+    spawn_bounded(&plan, env, ctx.workspace, timeout, ctx.cancel, &sandbox).await
 }
 
 /// Spawns `plan` through the sandbox with exactly `env`, collects capped output, and
@@ -129,6 +135,7 @@ async fn spawn_bounded(
     cwd: &Path,
     timeout: Duration,
     cancel: &tokio_util::sync::CancellationToken,
+    sandbox: &crate::sandbox::Policy,
 ) -> (String, bool) {
     if let Err(e) = std::fs::create_dir_all(cwd) {
         return (
@@ -142,7 +149,7 @@ async fn spawn_bounded(
         env,
         cwd: cwd.to_path_buf(),
     };
-    let mut cmd = match crate::sandbox::command(&inv, &crate::sandbox::Policy::default()) {
+    let mut cmd = match crate::sandbox::command(&inv, sandbox) {
         Ok(c) => c,
         Err(e) => return (format!("exec refused: {e}"), true),
     };
@@ -182,7 +189,14 @@ async fn spawn_bounded(
         }
     };
     let (a, b, status) = tokio::select! {
-        r = collect => r,
+        r = collect => {
+            // A sandboxed command cannot outlive its call: whatever it left running in
+            // the background (it cannot leave the group: setsid/setpgid are refused) dies.
+            if sandbox.enabled {
+                kill_group();
+            }
+            r
+        }
         _ = tokio::time::sleep(timeout) => {
             kill_group();
             return (format!("command timed out after {}s and was killed", timeout.as_secs()), true);
@@ -248,18 +262,42 @@ mod tests {
         let env = || vec![(OsString::from("PATH"), OsString::from(&path))];
         let c = tokio_util::sync::CancellationToken::new();
         let t = Duration::from_secs(10);
-        let (out, err) =
-            spawn_bounded(&sh("echo hi; echo oops >&2"), env(), dir.path(), t, &c).await;
+        let (out, err) = spawn_bounded(
+            &sh("echo hi; echo oops >&2"),
+            env(),
+            dir.path(),
+            t,
+            &c,
+            &Default::default(),
+        )
+        .await;
         assert!(
             !err && out.contains("hi\n") && out.contains("stderr:\noops"),
             "{out}"
         );
-        let (out, err) = spawn_bounded(&sh("exit 3"), env(), dir.path(), t, &c).await;
+        let (out, err) =
+            spawn_bounded(&sh("exit 3"), env(), dir.path(), t, &c, &Default::default()).await;
         assert!(err && out.contains("exit status 3"));
         let short = Duration::from_millis(200);
-        let (out, err) = spawn_bounded(&sh("sleep 30"), env(), dir.path(), short, &c).await;
+        let (out, err) = spawn_bounded(
+            &sh("sleep 30"),
+            env(),
+            dir.path(),
+            short,
+            &c,
+            &Default::default(),
+        )
+        .await;
         assert!(err && out.contains("timed out"), "{out}");
-        let (out, _) = spawn_bounded(&sh("yes | head -c 200000"), env(), dir.path(), t, &c).await;
+        let (out, _) = spawn_bounded(
+            &sh("yes | head -c 200000"),
+            env(),
+            dir.path(),
+            t,
+            &c,
+            &Default::default(),
+        )
+        .await;
         assert!(out.contains("[output truncated at 65536 bytes]"));
     }
 
@@ -272,7 +310,15 @@ mod tests {
             (OsString::from("ONLY_THIS"), OsString::from("1")),
         ];
         let plan = sh("export -p");
-        let (out, err) = spawn_bounded(&plan, env, dir.path(), Duration::from_secs(10), &c).await;
+        let (out, err) = spawn_bounded(
+            &plan,
+            env,
+            dir.path(),
+            Duration::from_secs(10),
+            &c,
+            &Default::default(),
+        )
+        .await;
         assert!(!err, "{out}");
         let names: Vec<&str> = out
             .lines()

@@ -351,6 +351,7 @@ fn start(args: RunArgs, profile: Option<&str>) -> ExitCode {
         }
         tracing::info!(target: "gateway", "agent model: {model}");
         tracing::info!(target: "gateway", "listening on ws://{}:{} (PID {})", plan.host, plan.port, std::process::id());
+        tracing::info!(target: "sandbox", "{}", crate::sandbox::describe());
         if let Some(d) = &log_dir {
             tracing::info!(target: "gateway", "log file: {}", crate::logging::current_file(d).display());
         }

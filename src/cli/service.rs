@@ -168,7 +168,8 @@ LockPersonality=yes\n\
 RestrictRealtime=yes\n\
 RestrictSUIDSGID=yes\n\
 SystemCallArchitectures=native\n\
-SystemCallFilter=@system-service\n\
+# The tool sandbox (Landlock + seccomp, set up in each tool process) needs these.\n\
+SystemCallFilter=@system-service landlock_create_ruleset landlock_add_rule landlock_restrict_self seccomp\n\
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK\n\
 # Mount-namespace options (ProtectSystem=, PrivateTmp=) are left out: a user manager\n\
 # without unprivileged user namespaces refuses to start units that use them, and the\n\

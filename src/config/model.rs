@@ -109,6 +109,49 @@ pub struct AgentDefaults {
     pub heartbeat: Option<Heartbeat>,
     pub context_tokens: Option<u64>,
     pub workspace: Option<String>,
+    pub sandbox: Option<SandboxConfig>,
+}
+
+/// `agents.defaults.sandbox` / `agents.list[].sandbox`, the original's keys. The original
+/// runs tools in Docker; we read the same keys as the limits of a Landlock + seccomp +
+/// rlimit sandbox (see `crate::sandbox`). Keys with no meaning without Docker land in
+/// `other` and are warned about once, by name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SandboxConfig {
+    /// `off` | `non-main` | `all`; default [`DEFAULT_SANDBOX_MODE`].
+    pub mode: Option<String>,
+    /// `none` | `ro` | `rw`; default [`DEFAULT_WORKSPACE_ACCESS`].
+    pub workspace_access: Option<String>,
+    /// `session` | `agent` | `shared`: which runs share one container in the original.
+    /// Every run gets its own sandbox here, so every scope is honoured (as `session`).
+    pub scope: Option<String>,
+    pub docker: SandboxDocker,
+    #[serde(flatten)]
+    pub other: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// Ours: non-main sessions are sandboxed (the original defaults to `off`).
+pub const DEFAULT_SANDBOX_MODE: &str = "non-main";
+/// Ours and the original's: the sandbox sees no workspace unless granted.
+pub const DEFAULT_WORKSPACE_ACCESS: &str = "none";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SandboxDocker {
+    /// `none` (default) or anything else (`bridge`, `host`): network allowed.
+    pub network: Option<String>,
+    pub pids_limit: Option<u64>,
+    /// `512m`, `1g`, or bytes.
+    pub memory: Option<serde_json::Value>,
+    pub cpus: Option<f64>,
+    /// `{nofile: 1024}` or `{nofile: {soft, hard}}`.
+    pub ulimits: std::collections::BTreeMap<String, serde_json::Value>,
+    pub env: std::collections::BTreeMap<String, String>,
+    /// `host:container[:ro|rw]`; only `host == container` can be honoured without a mount.
+    pub binds: Vec<String>,
+    #[serde(flatten)]
+    pub other: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -147,6 +190,7 @@ pub struct AgentEntry {
     pub name: Option<String>,
     pub model: Option<ModelSpec>,
     pub identity: Option<serde_json::Value>,
+    pub sandbox: Option<SandboxConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -161,7 +205,6 @@ pub struct Logging {
     pub level: Option<String>,
     pub file: Option<String>,
 }
-
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]

@@ -105,6 +105,11 @@ async fn drain(gw: &Arc<Gateway>) {
         false,
     );
     gw.cancel.cancel();
+    // No tool process outlives the gateway (they cannot leave their process groups).
+    let killed = crate::sandbox::kill_all(crate::sandbox::owner_of(&**gw));
+    if killed > 0 {
+        tracing::info!(target: "sandbox", "killed {killed} tool process group(s) on shutdown");
+    }
     gw.tasks.close();
     if tokio::time::timeout(gw.opts.drain_deadline, gw.tasks.wait())
         .await

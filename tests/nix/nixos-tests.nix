@@ -205,6 +205,14 @@ in
           "@system-service"
           "~@privileged"
           "~@resources"
+          # What the tool sandbox sets up in each tool process (Landlock, seccomp, rlimits).
+          "landlock_create_ruleset"
+          "landlock_add_rule"
+          "landlock_restrict_self"
+          "seccomp"
+          "setrlimit"
+          "prlimit64"
+          "capset"
         ];
         RestrictAddressFamilies = [
           "AF_INET"

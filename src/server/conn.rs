@@ -49,7 +49,32 @@ async fn next_text(stream: &mut SplitStream<WebSocket>) -> Result<String, Option
     Err(None)
 }
 
-pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, headers: HeaderMap) {
+/// A frame over `MAX_PAYLOAD` ends the connection with 1009, before or after the
+/// handshake. tungstenite stops reading at the frame header, so the rest of the frame
+/// is still unread in the kernel: closing now would send a TCP reset that can overtake
+/// our close frame. We hold the socket briefly so the peer reads the close first.
+async fn close_oversize(sink: &mut Sink) {
+    close_with(sink, CLOSE_TOO_BIG, "Max payload size exceeded").await;
+    tokio::time::sleep(OVERSIZE_LINGER).await;
+}
+
+/// RFC 6455 close codes used only here.
+const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_TRY_AGAIN: u16 = 1013;
+
+const OVERSIZE_LINGER: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn is_oversize(e: &str) -> bool {
+    e.contains("too long") || e.contains("too big")
+}
+
+pub async fn handle(
+    gw: Arc<Gateway>,
+    socket: WebSocket,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    slot: Option<Arc<super::limits::Slot>>,
+) {
     let conn_id = uuid::Uuid::new_v4().to_string();
     let nonce = uuid::Uuid::new_v4().to_string();
     let (mut sink, mut stream) = socket.split();
@@ -76,6 +101,7 @@ pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, heade
     };
     let text = match first {
         Err(_elapsed) => return close_with(&mut sink, close::NORMAL, "").await,
+        Ok(Err(Some(e))) if is_oversize(&e) => return close_oversize(&mut sink).await,
         Ok(Err(_)) => return,
         Ok(Ok(t)) => t,
     };
@@ -100,6 +126,11 @@ pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, heade
             return close_with(&mut sink, reject.code, &reject.reason).await;
         }
     };
+    if let Some(slot) = &slot
+        && let Err(r) = slot.promote()
+    {
+        return close_with(&mut sink, CLOSE_TRY_AGAIN, r.reason()).await;
+    }
     let presence_key = register_presence(&gw, &session, &conn_id, &peer_info);
     let hello = hello_ok(&gw, &conn_id, &session);
     if !send(&mut sink, protocol::res_ok(&id, hello)).await {
@@ -129,8 +160,8 @@ pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, heade
                     let reply = handle_frame(&gw, &session, &text, &out_tx).await;
                     let _ = out_tx.send(reply);
                 }
-                Err(Some(e)) if e.contains("too long") || e.contains("too big") => {
-                    close_with(&mut sink, 1009, "Max payload size exceeded").await;
+                Err(Some(e)) if is_oversize(&e) => {
+                    close_oversize(&mut sink).await;
                     break;
                 }
                 Err(_) => break,

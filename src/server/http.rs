@@ -28,6 +28,7 @@ async fn entry(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if is_upgrade {
+        let slot = req.extensions().get::<Arc<super::limits::Slot>>().cloned();
         let (mut parts, _body) = req.into_parts();
         let headers = parts.headers.clone();
         return match WebSocketUpgrade::from_request_parts(&mut parts, &gw).await {
@@ -45,7 +46,7 @@ async fn entry(
                     .read_buffer_size(8 * 1024)
                     .write_buffer_size(0)
                     .on_upgrade(move |socket| async move {
-                        super::conn::handle(gw2, socket, peer, headers).await;
+                        super::conn::handle(gw2, socket, peer, headers, slot).await;
                         drop(token);
                     })
             }

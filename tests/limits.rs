@@ -229,3 +229,61 @@ async fn cli_output_into_a_closed_pipe_exits_quietly() {
         .unwrap();
     assert_quiet_exit(out, "gateway call health");
 }
+
+async fn waiting_requests(ws: &mut Ws, id: &str) -> u64 {
+    let r = call(ws, id, "status", serde_json::json!({})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    r["payload"]["connections"]["waitingRequests"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn fifty_thousand_agent_waits_are_bounded_and_released_on_close() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let root = tempfile::tempdir().unwrap();
+    let (_gw, port) = start_gateway(root.path(), TOKEN, &[]);
+    let url = format!("ws://127.0.0.1:{port}");
+    let mut observer = operator(&url).await;
+    let mut ws = operator(&url).await;
+    const N: usize = 50_000;
+    for i in 0..N {
+        let f = serde_json::json!({"type": "req", "id": format!("w{i}"), "method": "agent.wait",
+            "params": {"runId": "never-started", "timeoutMs": 600_000}});
+        ws.feed(Message::text(f.to_string())).await.unwrap();
+    }
+    ws.flush().await.unwrap();
+    // Everything past the per-connection bound is answered at once with a clear error.
+    let mut refused = 0;
+    while refused < N - 64 {
+        let msg = tokio::time::timeout(Duration::from_secs(60), ws.next())
+            .await
+            .expect("replies keep coming")
+            .expect("open")
+            .unwrap();
+        let Message::Text(t) = msg else { continue };
+        let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+        if v["type"] != "res" {
+            continue;
+        }
+        assert_eq!(v["ok"], false, "{v}");
+        let m = v["error"]["message"].as_str().unwrap();
+        assert!(m.contains("too many requests in flight"), "{m}");
+        refused += 1;
+    }
+    assert_eq!(waiting_requests(&mut observer, "s1").await, 64);
+    drop(ws);
+    // Closing the socket ends its waits: the gauge drops to zero (polled, not slept).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut i = 0;
+    loop {
+        i += 1;
+        let n = waiting_requests(&mut observer, &format!("p{i}")).await;
+        if n == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {n} waiting after close");
+        tokio::task::yield_now().await;
+    }
+}

@@ -144,13 +144,32 @@ pub async fn handle(
     // replies come back through this channel, in the order they finish.
     let session = Arc::new(session);
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
+    // Waiting requests are bounded per connection, and `agent.wait` (pure waiting, no
+    // side effect) ends with the connection: a peer cannot park work it will never read.
+    let max_in_flight = gw.limits.settings.max_in_flight_per_connection;
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let conn_gone = gw.cancel.child_token();
     loop {
         tokio::select! {
             msg = next_text(&mut stream) => match msg {
-                Ok(text) if waits(&text) => {
+                Ok(text) if let Some((method, req_id)) = waiting_method(&text) => {
+                    let Some(guard) = super::limits::InFlight::enter(&gw.limits, &in_flight, max_in_flight) else {
+                        let msg = format!("too many requests in flight on this connection (limit {max_in_flight}); wait for their replies first");
+                        let _ = out_tx.send(protocol::res_err(&req_id, &RpcError::unavailable(msg)));
+                        continue;
+                    };
                     let (gw2, session2, tx) = (gw.clone(), session.clone(), out_tx.clone());
+                    let gone = (method == "agent.wait").then(|| conn_gone.clone());
                     gw.tasks.spawn(async move {
-                        let reply = handle_frame(&gw2, &session2, &text, &tx).await;
+                        let _guard = guard;
+                        let work = handle_frame(&gw2, &session2, &text, &tx);
+                        let reply = match gone {
+                            Some(gone) => tokio::select! {
+                                r = work => r,
+                                _ = gone.cancelled() => return,
+                            },
+                            None => work.await,
+                        };
                         let _ = tx.send(reply);
                     });
                 }
@@ -197,21 +216,20 @@ pub async fn handle(
             }
         }
     }
+    conn_gone.cancel();
     unregister_presence(&gw, presence_key.as_deref());
 }
 
 /// Methods that may wait (for a run, a Telegram send, a session to go idle) run beside
 /// the connection's loop; everything else is answered in order.
-fn waits(text: &str) -> bool {
+/// `(method, id)` when `text` is a request for one of them.
+fn waiting_method(text: &str) -> Option<(&'static str, String)> {
     const WAITING: &[&str] = &["agent", "agent.wait", "send", "sessions.delete"];
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| {
-            v.get("method")
-                .and_then(Value::as_str)
-                .map(|m| WAITING.contains(&m))
-        })
-        .unwrap_or(false)
+    let v = serde_json::from_str::<Value>(text).ok()?;
+    let m = v.get("method").and_then(Value::as_str)?;
+    let method = WAITING.iter().find(|w| **w == m)?;
+    let id = v.get("id").and_then(Value::as_str).unwrap_or_default();
+    Some((method, id.to_string()))
 }
 
 /// `Ok(id)` for a well-formed request frame; `Err(message)` in AJV form otherwise.

@@ -69,6 +69,8 @@ pub struct ConnLimits {
     authenticated: AtomicUsize,
     per_address: Mutex<HashMap<IpAddr, usize>>,
     refused: RateLog,
+    /// Waiting requests (`agent.wait`, `agent`, `send`, …) over all connections.
+    waiting: AtomicUsize,
 }
 
 /// Why a socket was refused.
@@ -95,6 +97,7 @@ impl ConnLimits {
             authenticated: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
             refused: RateLog::new(REFUSAL_LOG_INTERVAL),
+            waiting: AtomicUsize::new(0),
         })
     }
 
@@ -148,6 +151,53 @@ impl ConnLimits {
             self.pre_auth.load(Ordering::Relaxed),
             self.authenticated.load(Ordering::Relaxed),
         )
+    }
+
+    /// Counts and caps for `status`.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let (pre, auth) = self.counts();
+        serde_json::json!({
+            "preAuth": pre,
+            "authenticated": auth,
+            "waitingRequests": self.waiting.load(Ordering::Relaxed),
+            "maxPreAuthPerAddress": self.settings.max_pre_auth_per_address,
+            "maxPreAuthTotal": self.settings.max_pre_auth_total,
+            "maxAuthenticatedTotal": self.settings.max_authenticated_total,
+            "maxInFlightPerConnection": self.settings.max_in_flight_per_connection,
+            "headerReadTimeoutMs": self.settings.header_read_timeout.as_millis() as u64,
+        })
+    }
+}
+
+/// One waiting request, counted on its connection and gateway-wide until dropped.
+pub struct InFlight {
+    limits: Arc<ConnLimits>,
+    conn: Arc<AtomicUsize>,
+}
+
+impl InFlight {
+    /// `None` when the connection already has `max` requests waiting.
+    pub fn enter(
+        limits: &Arc<ConnLimits>,
+        conn: &Arc<AtomicUsize>,
+        max: usize,
+    ) -> Option<InFlight> {
+        if conn.fetch_add(1, Ordering::Relaxed) >= max {
+            conn.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        limits.waiting.fetch_add(1, Ordering::Relaxed);
+        Some(InFlight {
+            limits: limits.clone(),
+            conn: conn.clone(),
+        })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.conn.fetch_sub(1, Ordering::Relaxed);
+        self.limits.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -287,3 +287,62 @@ async fn fifty_thousand_agent_waits_are_bounded_and_released_on_close() {
         tokio::task::yield_now().await;
     }
 }
+
+/// Opens a WebSocket with these headers; `Ok(())` on 101, `Err((status, body))` else.
+async fn upgrade_with(url: &str, headers: &[(&str, &str)]) -> Result<(), (u16, String)> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request().unwrap();
+    for (k, v) in headers {
+        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes());
+        req.headers_mut().insert(name.unwrap(), v.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok(_) => Ok(()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err((
+            r.status().as_u16(),
+            String::from_utf8_lossy(r.body().as_deref().unwrap_or_default()).into_owned(),
+        )),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test]
+async fn browser_origins_are_checked_on_websocket_upgrades() {
+    let root = tempfile::tempdir().unwrap();
+    write(
+        &state(root.path()).join("clawdbot.json"),
+        r#"{ "gateway": { "controlUi": { "allowedOrigins": ["https://ui.example"] } } }"#,
+    );
+    let (_gw, port) = start_gateway(root.path(), TOKEN, &[]);
+    let url = format!("ws://127.0.0.1:{port}");
+    let host = format!("127.0.0.1:{port}");
+    for evil in [
+        "http://evil.example",
+        "http://127.0.0.1.evil.example",
+        "null",
+        "https://ui.example:444",
+    ] {
+        let (code, body) = upgrade_with(&url, &[("origin", evil)]).await.unwrap_err();
+        assert_eq!(code, 403, "{evil}");
+        assert!(body.contains("gateway.controlUi.allowedOrigins"), "{body}");
+    }
+    // No Origin (CLI, apps), same origin, loopback page, and the allow-list get in.
+    upgrade_with(&url, &[]).await.unwrap();
+    upgrade_with(&url, &[("origin", &format!("http://{host}"))])
+        .await
+        .unwrap();
+    upgrade_with(&url, &[("origin", "http://localhost:5173")])
+        .await
+        .unwrap();
+    upgrade_with(&url, &[("origin", "https://ui.example")])
+        .await
+        .unwrap();
+    // Same origin is about the Host the browser used, not any loopback-looking name.
+    let (code, _) = upgrade_with(
+        &url,
+        &[("origin", "http://gw.example"), ("host", "gw.example:1")],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code, 403);
+}

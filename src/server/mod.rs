@@ -15,6 +15,7 @@ pub mod health;
 mod http;
 pub mod limits;
 mod methods;
+mod origin;
 pub mod pairing;
 pub mod presence;
 pub mod state;

@@ -72,15 +72,16 @@ fn start_with_low_nofile(root: &std::path::Path, extra_config: Option<&str>) -> 
 #[tokio::test]
 async fn two_thousand_silent_sockets_from_one_peer_do_not_lock_others_out() {
     let root = tempfile::tempdir().unwrap();
-    let (mut gw, port) = start_with_low_nofile(root.path(), None);
+    // A long header timeout, so the admitted sockets stay held however slow the machine.
+    let cfg = r#"{ "gateway": { "limits": { "headerReadTimeoutMs": 120000 } } }"#;
+    let (mut gw, port) = start_with_low_nofile(root.path(), Some(cfg));
     gw.wait_for("open-file limit raised from 512 to 1024");
 
     let mut attack = Vec::new();
     for _ in 0..2000 {
         attack.push(connect_from("127.0.0.2", port).await);
     }
-    // The refused ones are answered at once; the admitted ones stay silent (the header
-    // timeout is 10 s, far beyond the 3 s we look).
+    // The refused ones are answered at once; the admitted ones stay silent.
     let replies = join_all(
         attack
             .iter_mut()
@@ -345,4 +346,57 @@ async fn browser_origins_are_checked_on_websocket_upgrades() {
     .await
     .unwrap_err();
     assert_eq!(code, 403);
+}
+
+/// A WebSocket from source address `src`, past the challenge; returns the connect reply.
+async fn connect_as(src: &str, port: u16, token: &str) -> serde_json::Value {
+    let tcp = tokio_tungstenite::MaybeTlsStream::Plain(connect_from(src, port).await);
+    let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://127.0.0.1:{port}"), tcp)
+        .await
+        .unwrap();
+    let _challenge = next(&mut ws).await;
+    connect(&mut ws, base_params(Some(token))).await
+}
+
+#[tokio::test]
+async fn six_hundred_bad_tokens_lock_the_address_out_but_not_loopback_for_long() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut gw, port) = start_gateway(root.path(), TOKEN, &[]);
+    let mut locked = 0;
+    for _ in 0..600 {
+        let r = connect_as("127.0.0.2", port, "wrong-token").await;
+        assert_eq!(r["ok"], false, "{r}");
+        if r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("too many failed authentication attempts; retry in")
+        {
+            locked += 1;
+        }
+    }
+    assert!(locked >= 500, "only {locked} of 600 were throttled");
+    // Other addresses are unaffected.
+    let ok = connect_as("127.0.0.1", port, TOKEN).await;
+    assert_eq!(ok["ok"], true, "{ok}");
+    // The throttled loopback address gets back in within seconds with the right token.
+    let started = Instant::now();
+    loop {
+        let r = connect_as("127.0.0.2", port, TOKEN).await;
+        if r["ok"] == true {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still locked out: {r}"
+        );
+        tokio::task::yield_now().await;
+    }
+    // 600 failures cost one or two log lines, not 600.
+    gw.wait_for("failed authentication attempt(s) from loopback");
+    let n = gw
+        .seen
+        .iter()
+        .filter(|l| l.contains("failed authentication"))
+        .count();
+    assert!(n <= 3, "{n} failure lines");
 }

@@ -19,6 +19,7 @@ mod origin;
 pub mod pairing;
 pub mod presence;
 pub mod state;
+pub mod throttle;
 pub mod ui;
 
 use std::future::Future;

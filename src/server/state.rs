@@ -104,6 +104,8 @@ pub struct Gateway {
     pub channels: crate::channels::Registry,
     /// Connection counts and caps (resolved at start).
     pub limits: Arc<super::limits::ConnLimits>,
+    /// Failed-authentication throttle per source address.
+    pub throttle: super::throttle::Throttle,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -166,6 +168,7 @@ impl Gateway {
             log_file: init.log_file,
             cancel: CancellationToken::new(),
             limits,
+            throttle: Default::default(),
             tasks: TaskTracker::new(),
             notifier: init.notifier,
             agents,

@@ -399,4 +399,14 @@ async fn six_hundred_bad_tokens_lock_the_address_out_but_not_loopback_for_long()
         .filter(|l| l.contains("failed authentication"))
         .count();
     assert!(n <= 3, "{n} failure lines");
+    // And the same in the log file: it grew by a few lines, not 600.
+    let mut in_file = 0;
+    for e in std::fs::read_dir(state(root.path()).join("logs")).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        in_file += text.matches("failed authentication").count();
+    }
+    assert!(
+        (1..=3).contains(&in_file),
+        "{in_file} failure lines in the log file"
+    );
 }

@@ -110,6 +110,7 @@ let
       RestartSec = 2;
       WatchdogSec = 30;
       TimeoutStopSec = 15;
+      LimitNOFILE = clib.limitNOFILE;
       Environment = lib.mapAttrsToList (k: v: "${k}=${v}") (g.environment // { PATH = g.path; });
       EnvironmentFile = lib.mkIf (g.cfg.environmentFile != null) "${g.cfg.environmentFile}";
       UMask = "0077";

@@ -164,6 +164,7 @@ let
       RestartSec = 2;
       WatchdogSec = 30;
       TimeoutStopSec = 15;
+      LimitNOFILE = clib.limitNOFILE;
       User = lib.mkIf (!g.cfg.dynamicUser) g.cfg.user;
       Group = lib.mkIf (!g.cfg.dynamicUser) g.cfg.group;
       DynamicUser = lib.mkIf g.cfg.dynamicUser true;

@@ -105,6 +105,11 @@ let
     builtins.any (e: hasSuffix e folded) secretEndings;
 in
 rec {
+  # Open-file limit for every unit we generate (the same number `clawdbot gateway
+  # install` writes, src/cli/service.rs): each client costs one descriptor, and the
+  # gateway raises its soft limit to this hard limit at start.
+  limitNOFILE = 65536;
+
   # Drops null attributes recursively, so unset typed options do not reach the JSON.
   stripNulls =
     v:

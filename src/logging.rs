@@ -27,22 +27,60 @@ pub fn level_from_config(level: &str) -> &'static str {
     }
 }
 
+/// Largest size of one day's log file; past it the file moves to `<name>.1` (replacing
+/// an older `.1`) and a fresh one starts, so a day costs at most twice this on disk
+/// however noisy a peer is.
+pub const MAX_LOG_BYTES: u64 = 10 * 1024 * 1024;
+
 struct FileSink {
     dir: PathBuf,
     date: String,
     file: Option<std::fs::File>,
+    /// Bytes in the current file.
+    size: u64,
+    cap: u64,
 }
 
 impl FileSink {
+    fn new(dir: &Path, cap: u64) -> FileSink {
+        FileSink {
+            dir: dir.to_path_buf(),
+            date: String::new(),
+            file: None,
+            size: 0,
+            cap,
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join(format!("clawdbot-{}.log", self.date))
+    }
+
+    fn open(&mut self) {
+        let path = self.path();
+        self.file = open_log(&path).ok();
+        self.size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    }
+
     fn write(&mut self, ms: i64, line: &str) {
         let date = date_from_ms(ms);
         if self.file.is_none() || date != self.date {
             self.date = date;
-            let path = self.dir.join(format!("clawdbot-{}.log", self.date));
-            self.file = open_log(&path).ok();
+            self.open();
         }
-        if let Some(f) = &mut self.file {
-            let _ = writeln!(f, "{line}");
+        let n = line.len() as u64 + 1;
+        if self.size > 0 && self.size + n > self.cap {
+            let path = self.path();
+            let mut rotated = path.clone().into_os_string();
+            rotated.push(".1");
+            self.file = None;
+            let _ = std::fs::rename(&path, rotated);
+            self.open();
+        }
+        if let Some(f) = &mut self.file
+            && writeln!(f, "{line}").is_ok()
+        {
+            self.size += n;
         }
     }
 }
@@ -144,13 +182,7 @@ pub fn init(directive: &str, file_dir: Option<&Path>, json_console: bool) {
         .or_else(|| EnvFilter::try_new(directive).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let layer = GatewayLayer {
-        file: file_dir.map(|d| {
-            Mutex::new(FileSink {
-                dir: d.to_path_buf(),
-                date: String::new(),
-                file: None,
-            })
-        }),
+        file: file_dir.map(|d| Mutex::new(FileSink::new(d, MAX_LOG_BYTES))),
         json_console,
     };
     let _ = tracing_subscriber::registry()
@@ -230,6 +262,27 @@ fn newest_log(dir: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn day_file_is_capped_and_rotated_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::new(dir.path(), 1000);
+        let line = "x".repeat(99);
+        for _ in 0..600 {
+            sink.write(now_ms(), &line);
+        }
+        let cur = current_file(dir.path());
+        let mut old = cur.clone().into_os_string();
+        old.push(".1");
+        let (a, b) = (
+            std::fs::metadata(&cur).unwrap().len(),
+            std::fs::metadata(&old).unwrap().len(),
+        );
+        assert!(a <= 1000 && b <= 1000 && a > 0 && b > 0, "{a} {b}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        // tail reads the live file, not the rotated one.
+        assert_eq!(newest_log(dir.path()).unwrap(), cur);
+    }
 
     #[test]
     fn tail_with_cursor_and_reset() {

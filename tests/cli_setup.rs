@@ -127,6 +127,10 @@ fn the_user_unit_verifies_and_status_and_uninstall_follow_it() {
     );
     assert!(text.contains("Type=notify") && text.contains("WantedBy=default.target"));
     assert!(
+        text.contains("\nLimitNOFILE=65536\n"),
+        "unit raises the open-file limit: {text}"
+    );
+    assert!(
         !text.to_lowercase().contains("token"),
         "no token in the unit"
     );

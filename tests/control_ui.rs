@@ -111,6 +111,11 @@ async fn token_paste_then_chat_streams_a_reply() {
     );
     b.wait("document.querySelector('.card') && document.body.textContent.includes('Nix mode')")
         .await;
+    // Connection counts and the auth throttle come from `status`.
+    let conns = b.wait("[...document.querySelectorAll('.card')].find(c => c.textContent.startsWith('Connections'))?.textContent").await;
+    assert!(conns.as_str().unwrap().contains("1 clients"), "{conns}");
+    b.wait("document.body.textContent.includes('none locked out')")
+        .await;
     b.screenshot("overview").await;
 
     b.goto(&format!("{url}#chat")).await;

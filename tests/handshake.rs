@@ -385,6 +385,20 @@ async fn oversized_frame_is_refused() {
         json!({"type": "req", "id": "big", "method": "health", "params": {"pad": big}}),
     )
     .await;
-    let (code, _) = closed(&mut ws).await;
-    assert!(code == 1009 || code == 1006, "unexpected close code {code}");
+    let (code, reason) = closed(&mut ws).await;
+    assert_eq!((code, reason.as_str()), (1009, "Max payload size exceeded"));
+}
+
+#[tokio::test]
+async fn oversized_first_frame_before_auth_is_closed_with_1009_not_reset() {
+    let gw = TestGateway::start().await;
+    let (mut ws, _nonce) = open(&gw.url).await;
+    let big = "x".repeat(600 * 1024);
+    send(
+        &mut ws,
+        json!({"type": "req", "id": "c", "method": "connect", "params": {"pad": big}}),
+    )
+    .await;
+    let (code, reason) = closed(&mut ws).await;
+    assert_eq!((code, reason.as_str()), (1009, "Max payload size exceeded"));
 }

@@ -40,6 +40,8 @@ export function overviewPage({ gw, main }) {
         gw.rpc("status"), gw.rpc("channels.status"), gw.rpc("models.list").catch(() => ({ models: [] })),
       ]);
       const g = status.gateway || {};
+      const c = status.connections || {};
+      const t = status.authThrottle || {};
       const primary = status.sessions?.defaults?.model || models.models?.[0]?.id || "–";
       const errors = [];
       if (g.configReload?.lastError) errors.push(["config reload", g.configReload.lastError]);
@@ -53,7 +55,11 @@ export function overviewPage({ gw, main }) {
           card("Listening", `${g.host || "?"}:${g.port || "?"} (${g.bind || "?"})`),
           card("Nix mode", g.nixMode ? "on · config managed by Nix" : "off"),
           card("Model", primary),
-          card("Auth", g.auth?.mode || "?")),
+          card("Auth", g.auth?.mode || "?"),
+          card("Connections", `${c.authenticated ?? "?"} clients · ${c.preAuth ?? 0} connecting`),
+          card("Auth throttle", t.lockedOutCount ? `${t.lockedOutCount} address(es) locked out` : "none locked out")),
+        ...(t.lockedOut?.length ? [h("h2", {}, "Locked out (failed authentication)"),
+          table(["Address", "Failures", "Retry in"], t.lockedOut.map((l) => [l.address, String(l.failures), duration(l.retryInMs)]))] : []),
         h("h2", {}, "Channels"),
         table(["Channel", "Account", "State", "Bot", "Last message"],
           Object.entries(channels.channelAccounts || {}).flatMap(([ch, accts]) => accts.map((a) => [

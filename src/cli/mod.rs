@@ -102,6 +102,20 @@ pub struct ConnectOpts {
     pub timeout: u64,
 }
 
+impl Cli {
+    /// Whether this invocation runs the gateway itself (long-lived, writes to child
+    /// pipes) rather than a command whose output may be piped into `head`.
+    pub fn runs_server(&self) -> bool {
+        matches!(
+            &self.command,
+            Command::Gateway(GatewayArgs {
+                command: None | Some(gateway::GatewayCommand::Run(_)),
+                ..
+            })
+        )
+    }
+}
+
 pub fn run(cli: Cli) -> ExitCode {
     if let Some(p) = &cli.profile
         && let Err(e) = crate::paths::check_profile(p)

@@ -160,6 +160,7 @@ Restart=on-failure\n\
 RestartSec=2\n\
 WatchdogSec=30\n\
 TimeoutStopSec=15\n\
+LimitNOFILE={nofile}\n\
 Environment=\"CLAWDBOT_STATE_DIR={state}\"\n\
 Environment=\"CLAWDBOT_CONFIG_PATH={config}\"\n\
 UMask=0077\n\
@@ -183,6 +184,7 @@ WantedBy=default.target\n",
             .map(|p| format!(" ({p})"))
             .unwrap_or_default(),
         exec = exec.join(" "),
+        nofile = crate::server::limits::UNIT_NOFILE,
         state = paths.state_dir.display(),
         config = paths.config_path.display(),
     )

@@ -64,6 +64,17 @@ pub struct Gateway {
     pub control_ui: ControlUi,
     pub trusted_proxies: Vec<String>,
     pub remote: Remote,
+    pub limits: Limits,
+}
+
+/// `gateway.limits.*` (extension keys); unset means the defaults in
+/// `server::limits`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Limits {
+    pub header_read_timeout_ms: Option<u64>,
+    pub max_pre_auth_per_address: Option<usize>,
+    pub max_in_flight_per_connection: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -83,6 +94,7 @@ pub struct ControlUi {
     pub base_path: Option<String>,
     pub allow_insecure_auth: Option<bool>,
     pub dangerously_disable_device_auth: Option<bool>,
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -49,7 +49,32 @@ async fn next_text(stream: &mut SplitStream<WebSocket>) -> Result<String, Option
     Err(None)
 }
 
-pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, headers: HeaderMap) {
+/// A frame over `MAX_PAYLOAD` ends the connection with 1009, before or after the
+/// handshake. tungstenite stops reading at the frame header, so the rest of the frame
+/// is still unread in the kernel: closing now would send a TCP reset that can overtake
+/// our close frame. We hold the socket briefly so the peer reads the close first.
+async fn close_oversize(sink: &mut Sink) {
+    close_with(sink, CLOSE_TOO_BIG, "Max payload size exceeded").await;
+    tokio::time::sleep(OVERSIZE_LINGER).await;
+}
+
+/// RFC 6455 close codes used only here.
+const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_TRY_AGAIN: u16 = 1013;
+
+const OVERSIZE_LINGER: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn is_oversize(e: &str) -> bool {
+    e.contains("too long") || e.contains("too big")
+}
+
+pub async fn handle(
+    gw: Arc<Gateway>,
+    socket: WebSocket,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    slot: Option<Arc<super::limits::Slot>>,
+) {
     let conn_id = uuid::Uuid::new_v4().to_string();
     let nonce = uuid::Uuid::new_v4().to_string();
     let (mut sink, mut stream) = socket.split();
@@ -76,6 +101,7 @@ pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, heade
     };
     let text = match first {
         Err(_elapsed) => return close_with(&mut sink, close::NORMAL, "").await,
+        Ok(Err(Some(e))) if is_oversize(&e) => return close_oversize(&mut sink).await,
         Ok(Err(_)) => return,
         Ok(Ok(t)) => t,
     };
@@ -100,6 +126,11 @@ pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, heade
             return close_with(&mut sink, reject.code, &reject.reason).await;
         }
     };
+    if let Some(slot) = &slot
+        && let Err(r) = slot.promote()
+    {
+        return close_with(&mut sink, CLOSE_TRY_AGAIN, r.reason()).await;
+    }
     let presence_key = register_presence(&gw, &session, &conn_id, &peer_info);
     let hello = hello_ok(&gw, &conn_id, &session);
     if !send(&mut sink, protocol::res_ok(&id, hello)).await {
@@ -113,13 +144,32 @@ pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, heade
     // replies come back through this channel, in the order they finish.
     let session = Arc::new(session);
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
+    // Waiting requests are bounded per connection, and `agent.wait` (pure waiting, no
+    // side effect) ends with the connection: a peer cannot park work it will never read.
+    let max_in_flight = gw.limits.settings.max_in_flight_per_connection;
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let conn_gone = gw.cancel.child_token();
     loop {
         tokio::select! {
             msg = next_text(&mut stream) => match msg {
-                Ok(text) if waits(&text) => {
+                Ok(text) if let Some((method, req_id)) = waiting_method(&text) => {
+                    let Some(guard) = super::limits::InFlight::enter(&gw.limits, &in_flight, max_in_flight) else {
+                        let msg = format!("too many requests in flight on this connection (limit {max_in_flight}); wait for their replies first");
+                        let _ = out_tx.send(protocol::res_err(&req_id, &RpcError::unavailable(msg)));
+                        continue;
+                    };
                     let (gw2, session2, tx) = (gw.clone(), session.clone(), out_tx.clone());
+                    let gone = (method == "agent.wait").then(|| conn_gone.clone());
                     gw.tasks.spawn(async move {
-                        let reply = handle_frame(&gw2, &session2, &text, &tx).await;
+                        let _guard = guard;
+                        let work = handle_frame(&gw2, &session2, &text, &tx);
+                        let reply = match gone {
+                            Some(gone) => tokio::select! {
+                                r = work => r,
+                                _ = gone.cancelled() => return,
+                            },
+                            None => work.await,
+                        };
                         let _ = tx.send(reply);
                     });
                 }
@@ -129,8 +179,8 @@ pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, heade
                     let reply = handle_frame(&gw, &session, &text, &out_tx).await;
                     let _ = out_tx.send(reply);
                 }
-                Err(Some(e)) if e.contains("too long") || e.contains("too big") => {
-                    close_with(&mut sink, 1009, "Max payload size exceeded").await;
+                Err(Some(e)) if is_oversize(&e) => {
+                    close_oversize(&mut sink).await;
                     break;
                 }
                 Err(_) => break,
@@ -166,21 +216,20 @@ pub async fn handle(gw: Arc<Gateway>, socket: WebSocket, peer: SocketAddr, heade
             }
         }
     }
+    conn_gone.cancel();
     unregister_presence(&gw, presence_key.as_deref());
 }
 
 /// Methods that may wait (for a run, a Telegram send, a session to go idle) run beside
 /// the connection's loop; everything else is answered in order.
-fn waits(text: &str) -> bool {
+/// `(method, id)` when `text` is a request for one of them.
+fn waiting_method(text: &str) -> Option<(&'static str, String)> {
     const WAITING: &[&str] = &["agent", "agent.wait", "send", "sessions.delete"];
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| {
-            v.get("method")
-                .and_then(Value::as_str)
-                .map(|m| WAITING.contains(&m))
-        })
-        .unwrap_or(false)
+    let v = serde_json::from_str::<Value>(text).ok()?;
+    let m = v.get("method").and_then(Value::as_str)?;
+    let method = WAITING.iter().find(|w| **w == m)?;
+    let id = v.get("id").and_then(Value::as_str).unwrap_or_default();
+    Some((method, id.to_string()))
 }
 
 /// `Ok(id)` for a well-formed request frame; `Err(message)` in AJV form otherwise.

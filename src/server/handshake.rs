@@ -51,6 +51,14 @@ pub struct Peer {
 
 pub fn run(gw: &Gateway, raw: Option<&Value>, nonce: &str, peer: &Peer) -> Result<Session, Reject> {
     let params = super::connect_params::parse(raw).map_err(|m| Reject::invalid(&m))?;
+    let ip: Option<std::net::IpAddr> = peer.remote_ip.parse().ok();
+    if let Some(ip) = ip
+        && let Err(wait) = gw.throttle.check(ip)
+    {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let msg = format!("too many failed authentication attempts; retry in {secs}s");
+        return Err(Reject::with(RpcError::unavailable(msg), close::POLICY));
+    }
     if params.max_protocol < protocol::PROTOCOL_VERSION
         || params.min_protocol > protocol::PROTOCOL_VERSION
     {
@@ -125,7 +133,10 @@ pub fn run(gw: &Gateway, raw: Option<&Value>, nonce: &str, peer: &Peer) -> Resul
                 _ => false,
             };
             if !by_device_token {
-                tracing::warn!(target: "ws", "unauthorized client={} mode={} remote={}", params.client.id, params.client.mode, peer.remote_ip);
+                if let Some(ip) = ip {
+                    let detail = format!("client={} mode={}", params.client.id, params.client.mode);
+                    gw.throttle.failed(ip, &detail);
+                }
                 let msg =
                     super::auth::failure_message(failure, &params.client.id, &params.client.mode);
                 return Err(Reject::invalid(&msg));
@@ -148,6 +159,9 @@ pub fn run(gw: &Gateway, raw: Option<&Value>, nonce: &str, peer: &Peer) -> Resul
         device_token = issued.map(|t| {
             json!({"deviceToken": t.token, "role": t.role, "scopes": t.scopes, "issuedAtMs": t.rotated_at_ms.unwrap_or(t.created_at_ms)})
         });
+    }
+    if let Some(ip) = ip {
+        gw.throttle.succeeded(ip);
     }
     Ok(Session {
         role,

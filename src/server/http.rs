@@ -28,6 +28,27 @@ async fn entry(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if is_upgrade {
+        let allowed = gw
+            .runtime()
+            .loaded
+            .config
+            .gateway
+            .control_ui
+            .allowed_origins
+            .clone();
+        if let Err(origin) = super::origin::check(req.headers(), peer.ip(), &allowed) {
+            tracing::debug!(target: "ws", "refused WebSocket upgrade from origin {origin:?} ({})", peer.ip());
+            let body = format!(
+                "origin not allowed: {origin}; add it to gateway.controlUi.allowedOrigins to allow it"
+            );
+            return (
+                StatusCode::FORBIDDEN,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                body,
+            )
+                .into_response();
+        }
+        let slot = req.extensions().get::<Arc<super::limits::Slot>>().cloned();
         let (mut parts, _body) = req.into_parts();
         let headers = parts.headers.clone();
         return match WebSocketUpgrade::from_request_parts(&mut parts, &gw).await {
@@ -45,7 +66,7 @@ async fn entry(
                     .read_buffer_size(8 * 1024)
                     .write_buffer_size(0)
                     .on_upgrade(move |socket| async move {
-                        super::conn::handle(gw2, socket, peer, headers).await;
+                        super::conn::handle(gw2, socket, peer, headers, slot).await;
                         drop(token);
                     })
             }

@@ -4,6 +4,7 @@
 //! One cancellation token stops everything; every connection and background task is
 //! tracked and awaited, within the drain deadline.
 
+mod accept;
 pub mod auth;
 pub mod channels;
 mod conn;
@@ -12,14 +13,16 @@ pub mod events;
 pub mod handshake;
 pub mod health;
 mod http;
+pub mod limits;
 mod methods;
+mod origin;
 pub mod pairing;
 pub mod presence;
 pub mod state;
+pub mod throttle;
 pub mod ui;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -76,12 +79,8 @@ pub async fn serve(
     crate::channels::start(&gw);
     let app = http::router(gw.clone());
     let cancel = gw.cancel.clone();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(cancel.clone().cancelled_owned());
-    let server = tokio::spawn(async move { server.await });
+    let limits = gw.limits.clone();
+    let server = tokio::spawn(accept::run(listener, app, limits, cancel.clone()));
     gw.set_phase(Phase::Ready);
 
     tokio::select! {

@@ -102,6 +102,10 @@ pub struct Gateway {
     pub agents: crate::agent::Agents,
     /// Channel accounts (Telegram) and their live status.
     pub channels: crate::channels::Registry,
+    /// Connection counts and caps (resolved at start).
+    pub limits: Arc<super::limits::ConnLimits>,
+    /// Failed-authentication throttle per source address.
+    pub throttle: super::throttle::Throttle,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -136,6 +140,11 @@ impl Gateway {
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(4) as usize;
         let agents = crate::agent::Agents::new(&init.paths.state_dir, max_concurrent);
+        let nofile = super::limits::raise_nofile();
+        let limits = super::limits::ConnLimits::new(super::limits::Settings::resolve(
+            &init.loaded.config.gateway.limits,
+            nofile,
+        ));
         let gw = Arc::new(Gateway {
             opts: init.opts,
             paths: init.paths,
@@ -158,6 +167,8 @@ impl Gateway {
             bind: OnceLock::new(),
             log_file: init.log_file,
             cancel: CancellationToken::new(),
+            limits,
+            throttle: Default::default(),
             tasks: TaskTracker::new(),
             notifier: init.notifier,
             agents,

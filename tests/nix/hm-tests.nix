@@ -112,6 +112,7 @@ in
             ExecStart
             Restart
             WatchdogSec
+            LimitNOFILE
             ;
           inherit (u.Install) WantedBy;
           execStartCarriesNoConfig = !lib.hasInfix "config" (toString u.Service.ExecStart);
@@ -124,6 +125,7 @@ in
         ExecStart = [ "${exe} gateway" ];
         Restart = "on-failure";
         WatchdogSec = 30;
+        LimitNOFILE = 65536;
         WantedBy = [ "default.target" ];
         execStartCarriesNoConfig = true;
         CLAWDBOT_NIX_MODE = "1";

@@ -146,6 +146,7 @@ in
             Type
             Restart
             WatchdogSec
+            LimitNOFILE
             User
             Group
             StateDirectory
@@ -157,6 +158,7 @@ in
         Type = "notify";
         Restart = "on-failure";
         WatchdogSec = 30;
+        LimitNOFILE = 65536;
         User = "clawdbot";
         Group = "clawdbot";
         StateDirectory = "clawdbot";

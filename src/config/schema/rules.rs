@@ -137,6 +137,26 @@ pub fn add_extensions(schema: &mut Value) {
         "dangerouslyDisableDeviceAuth",
         json!({"type": "boolean"}),
     );
+    // Browser origins allowed to open a WebSocket besides same-origin and loopback
+    // (src/server/origin.rs).
+    add(
+        schema,
+        &["gateway", "controlUi"],
+        "allowedOrigins",
+        json!({"type": "array", "items": {"type": "string", "minLength": 1}}),
+    );
+    // Connection limits (src/server/limits.rs holds the defaults).
+    let n = json!({"type": "integer", "minimum": 1});
+    add(
+        schema,
+        &["gateway"],
+        "limits",
+        json!({"type": "object", "additionalProperties": false, "properties": {
+            "headerReadTimeoutMs": n.clone(),
+            "maxPreAuthPerAddress": n.clone(),
+            "maxInFlightPerConnection": n,
+        }}),
+    );
     add(schema, &["channels", "discord"], "tokenFile", s.clone());
     add(
         schema,

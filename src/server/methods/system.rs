@@ -73,6 +73,8 @@ pub fn status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let reload = gw.reload.lock().map(|r| r.clone()).unwrap_or_default();
     let bind = gw.bind.get().cloned();
     Ok(json!({
+        "connections": gw.limits.snapshot(),
+        "authThrottle": gw.throttle.snapshot(),
         "heartbeat": {
             "defaultAgentId": default_id,
             "agents": ids.iter().map(|id| json!({"agentId": id, "enabled": every_ms > 0, "every": every, "everyMs": every_ms})).collect::<Vec<_>>(),

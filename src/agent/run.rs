@@ -14,7 +14,7 @@ use super::events::Emitter;
 use super::{tools, workspace};
 use crate::llm::{self, Completion, Content, FailReason, LlmError, Message};
 use crate::server::state::Gateway;
-use crate::sessions::transcript;
+use crate::sessions::{replay, transcript};
 use crate::util::now_ms;
 
 /// At most this many model calls per run (tool loops end here).
@@ -53,7 +53,20 @@ pub struct RunError {
     pub aborted: bool,
 }
 
+/// How a storage failure's message starts ([`RunError::is_storage`]).
+const STORAGE: &str = "cannot store ";
+
 impl RunError {
+    /// A write to the state dir failed (the disk is full, …): nothing is wrong with the
+    /// message, so a channel keeps it and tries again instead of answering with an error.
+    fn storage(what: impl std::fmt::Display) -> RunError {
+        RunError::failed(format!("{STORAGE}{what}"))
+    }
+
+    pub fn is_storage(&self) -> bool {
+        !self.aborted && self.message.starts_with(STORAGE)
+    }
+
     fn failed(message: impl Into<String>) -> RunError {
         RunError {
             message: message.into(),
@@ -163,45 +176,35 @@ async fn run_locked(
     let origin = req.origin.clone();
     let entry = sessions
         .update(&req.agent_id, &req.session_key, |m| m.extend(origin))
-        .map_err(RunError::failed)?;
+        .map_err(|e| RunError::storage(format!("the session entry ({e})")))?;
     let sid = entry["sessionId"].as_str().unwrap_or_default().to_string();
     let path = sessions.transcript_path(&req.agent_id, &sid);
     let ws = workspace::dir(resolved, &rt.loaded.env, &req.agent_id);
     let (stored, _) = transcript::read(&path)
         .map_err(|e| RunError::failed(format!("cannot read transcript: {e}")))?;
-    let resumed = req.idempotency_key.is_some()
-        && stored
-            .iter()
-            .rev()
-            .find(|s| matches!(s.message, Message::User { .. }))
-            .and_then(|s| s.idempotency_key.as_deref())
-            == req.idempotency_key.as_deref();
-    let mut history: Vec<Message> = stored.into_iter().map(|s| s.message).collect();
-    if resumed
-        && let Some(Message::Assistant { content, .. }) = history.last()
-        && !content
-            .iter()
-            .any(|c| matches!(c, Content::ToolCall { .. }))
-    {
-        // The answer was stored but the process died before it was delivered: deliver
-        // that answer, do not ask the model again.
-        return Ok(RunOutput {
-            text: history.last().map(Message::text).unwrap_or_default(),
-            model: None,
-        });
+    // Every message this run writes carries the key of the message it answers (a run
+    // without one gets its own), so a replay finds exactly its turn (sessions::replay).
+    let key = req
+        .idempotency_key
+        .clone()
+        .unwrap_or_else(|| format!("run:{}", req.run_id));
+    let tags = Tags {
+        path: &path,
+        sid: &sid,
+        ws: &ws,
+        key: &key,
+        run_id: &req.run_id,
+    };
+    let view = replay::view(stored, req.idempotency_key.as_deref());
+    if let Some(text) = view.answer {
+        // Answered before a crash (or a retried send): deliver that answer, do not ask
+        // the model again.
+        return Ok(RunOutput { text, model: None });
     }
-    if resumed {
-        // A crash happened after this message was stored: answer it, do not store it again.
-        // Whatever partial turn followed it is dropped from the prompt.
-        while history
-            .last()
-            .is_some_and(|m| !matches!(m, Message::User { .. }))
-        {
-            history.pop();
-        }
-    } else {
+    let mut history = view.history;
+    if !view.stored {
         let user = Message::user(message);
-        append(&path, &sid, &ws, &user, req.idempotency_key.as_deref())?;
+        tags.append(&user)?;
         history.push(user);
     }
     let specs = tools::specs(resolved);
@@ -262,7 +265,7 @@ async fn run_locked(
         used_model = Some(won.clone());
         let (provider, model) = llm::providers::split_ref(&won);
         let assistant = assistant_message(&completion, &provider, &model);
-        append(&path, &sid, &ws, &assistant, None)?;
+        tags.append(&assistant)?;
         history.push(assistant);
         let calls = completion.tool_calls();
         if calls.is_empty() {
@@ -289,7 +292,7 @@ async fn run_locked(
                 is_error,
                 timestamp: now_ms(),
             };
-            append(&path, &sid, &ws, &result, None)?;
+            tags.append(&result)?;
             history.push(result);
         }
         if req.cancel.is_cancelled() {
@@ -306,15 +309,33 @@ async fn run_locked(
     )))
 }
 
-fn append(
-    path: &Path,
-    sid: &str,
-    ws: &Path,
-    m: &Message,
-    key: Option<&str>,
-) -> Result<(), RunError> {
-    transcript::append(path, sid, ws, m, key)
-        .map_err(|e| RunError::failed(format!("cannot write transcript {}: {e}", path.display())))
+/// Where a run's messages go and what each is tagged with.
+struct Tags<'a> {
+    path: &'a Path,
+    sid: &'a str,
+    ws: &'a Path,
+    key: &'a str,
+    run_id: &'a str,
+}
+
+impl Tags<'_> {
+    fn append(&self, m: &Message) -> Result<(), RunError> {
+        transcript::append(
+            self.path,
+            self.sid,
+            self.ws,
+            m,
+            Some(self.key),
+            Some(self.run_id),
+        )
+        .map_err(|e| {
+            RunError::storage(format!(
+                "transcript {} ({})",
+                self.path.display(),
+                crate::sessions::describe_io(&e)
+            ))
+        })
+    }
 }
 
 fn assistant_message(c: &Completion, provider: &str, model: &str) -> Message {

@@ -23,6 +23,10 @@ pub struct AccountStatus {
     pub bot: Option<Value>,
     pub token_source: Option<String>,
     pub mode: Option<String>,
+    /// Why accepted messages cannot be stored right now (the disk is full, …): updates
+    /// stay unacknowledged upstream and are retried. Shown as `storeError` (extension;
+    /// `lastError` carries the same text while it lasts).
+    pub store_error: Option<String>,
 }
 
 impl AccountStatus {
@@ -58,6 +62,11 @@ impl AccountStatus {
             self.token_source.clone().map(Value::from),
         );
         opt(&mut m, "mode", self.mode.clone().map(Value::from));
+        opt(
+            &mut m,
+            "storeError",
+            self.store_error.clone().map(Value::from),
+        );
         m
     }
 }

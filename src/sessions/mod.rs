@@ -3,6 +3,7 @@
 //! as JSON objects so fields written by the original survive our rewrites.
 
 pub mod keys;
+pub mod replay;
 pub mod transcript;
 
 use std::path::{Path, PathBuf};
@@ -11,6 +12,16 @@ use std::sync::Mutex;
 use serde_json::{Map, Value, json};
 
 use crate::util::now_ms;
+
+/// An I/O error as an operator should read it: a full disk is named as such (ENOSPC),
+/// since it is the one failure that clears by itself once space returns.
+pub fn describe_io(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(28) => format!("{e}; ENOSPC: the disk holding the state dir is full"),
+        Some(122) => format!("{e}; EDQUOT: the disk quota is used up"),
+        _ => e.to_string(),
+    }
+}
 
 /// Fields `sessions.reset` keeps (spec §3.2).
 const KEPT_ON_RESET: &[&str] = &[
@@ -172,7 +183,15 @@ mod tests {
             .unwrap();
         let sid = e["sessionId"].as_str().unwrap().to_string();
         let p = s.transcript_path("main", &sid);
-        transcript::append(&p, &sid, dir.path(), &crate::llm::Message::user("hi"), None).unwrap();
+        transcript::append(
+            &p,
+            &sid,
+            dir.path(),
+            &crate::llm::Message::user("hi"),
+            None,
+            None,
+        )
+        .unwrap();
         let r = s.reset("main", "agent:main:main").unwrap();
         assert_ne!(r["sessionId"], json!(sid));
         assert_eq!(r["label"], "x");

@@ -1,7 +1,13 @@
 //! Append-only JSONL transcripts in the original's layout: a `session` header line, then
 //! one `message` line per message. Every line is written whole with one `write` and
 //! fsynced before the caller goes on (before a reply is sent), so a crash loses at most
-//! the line being written; a torn last line is skipped on read, never fatal.
+//! the line being written; a torn last line is skipped on read, never fatal. A write that
+//! fails part-way (the disk is full) is cut back off, so the file stays whole.
+//!
+//! Every message a run writes carries the run's `idempotencyKey` (the inbound message it
+//! answers, e.g. `telegram:default:1234`) and its `runId`: several chats can share one
+//! session, and a replay after a crash must find *its* message and *its* answer, wherever
+//! they sit among the others.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -15,6 +21,8 @@ use crate::llm::Message;
 pub struct Stored {
     pub message: Message,
     pub idempotency_key: Option<String>,
+    /// The run (attempt) that wrote it; a resumed message has several attempts.
+    pub run_id: Option<String>,
 }
 
 /// Appends `message`; creates the file with its header first if needed.
@@ -24,6 +32,7 @@ pub fn append(
     cwd: &Path,
     message: &Message,
     idempotency_key: Option<&str>,
+    run_id: Option<&str>,
 ) -> std::io::Result<()> {
     crate::fsutil::create_private_dir(path.parent().unwrap_or(Path::new(".")))?;
     let mut opts = std::fs::OpenOptions::new();
@@ -67,10 +76,18 @@ pub fn append(
     if let Some(k) = idempotency_key {
         line["idempotencyKey"] = json!(k);
     }
+    if let Some(r) = run_id {
+        line["runId"] = json!(r);
+    }
     out.push_str(&line.to_string());
     out.push('\n');
-    f.write_all(out.as_bytes())?;
-    f.sync_data()
+    let written = f.write_all(out.as_bytes()).and_then(|()| f.sync_data());
+    if written.is_err() {
+        // ENOSPC (or EIO) part-way: cut the partial line off again so no torn line stays.
+        let _ = f.set_len(len);
+        let _ = f.sync_data();
+    }
+    written
 }
 
 fn read_tail(f: &mut std::fs::File, len: u64) -> std::io::Result<(String, bool)> {
@@ -117,6 +134,7 @@ pub fn read(path: &Path) -> std::io::Result<(Vec<Stored>, usize)> {
                     .get("idempotencyKey")
                     .and_then(Value::as_str)
                     .map(String::from),
+                run_id: v.get("runId").and_then(Value::as_str).map(String::from),
             }),
             _ => skipped += 1,
         }
@@ -148,8 +166,16 @@ mod tests {
     fn torn_last_line_is_skipped_and_appends_stay_whole() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.jsonl");
-        append(&p, "sid", dir.path(), &Message::user("one"), Some("k1")).unwrap();
-        append(&p, "sid", dir.path(), &Message::user("two"), None).unwrap();
+        append(
+            &p,
+            "sid",
+            dir.path(),
+            &Message::user("one"),
+            Some("k1"),
+            Some("r1"),
+        )
+        .unwrap();
+        append(&p, "sid", dir.path(), &Message::user("two"), None, None).unwrap();
         // Simulate a crash mid-write.
         let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
         f.write_all(b"{\"type\":\"message\",\"message\":{\"role\":\"us")
@@ -158,7 +184,8 @@ mod tests {
         let (msgs, skipped) = read(&p).unwrap();
         assert_eq!((msgs.len(), skipped), (2, 1));
         assert_eq!(msgs[0].idempotency_key.as_deref(), Some("k1"));
-        append(&p, "sid", dir.path(), &Message::user("three"), None).unwrap();
+        assert_eq!(msgs[0].run_id.as_deref(), Some("r1"));
+        append(&p, "sid", dir.path(), &Message::user("three"), None, None).unwrap();
         let (msgs, skipped) = read(&p).unwrap();
         assert_eq!(msgs.len(), 3);
         assert_eq!(skipped, 1);

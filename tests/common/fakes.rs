@@ -233,6 +233,9 @@ pub enum Reply {
     Status(u16),
     /// Start streaming, then never finish.
     Hang,
+    /// Answer `re <word>` with the last word of the last user message (a test can tell
+    /// which message a reply answers).
+    Echo,
 }
 
 #[derive(Default)]
@@ -298,13 +301,43 @@ impl FakeModel {
     }
 }
 
+/// The text of the last user message in a request body (Anthropic or OpenAI shape).
+fn last_user_words(req: &Value) -> String {
+    let Some(last) = req["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+    else {
+        return String::new();
+    };
+    match &last["content"] {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
 fn next_reply(s: &ModelState, body: Value) -> Reply {
+    let echo = format!(
+        "re {}",
+        last_user_words(&body)
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+    );
     s.requests.lock().unwrap().push(body);
     s.changed.notify_waiters();
     let scripted = s.script.lock().unwrap().pop_front();
-    scripted
+    match scripted
         .or_else(|| s.fallback.lock().unwrap().clone())
         .unwrap_or(Reply::Text("(no script)".into()))
+    {
+        Reply::Echo => Reply::Text(echo),
+        r => r,
+    }
 }
 
 fn sse(events: Vec<String>, hang: bool) -> Response {
@@ -351,6 +384,7 @@ async fn anthropic_messages(State(s): State<Arc<ModelState>>, body: axum::Json<V
                 .into_response()
         }
         Reply::Hang => sse(vec![start], true),
+        Reply::Echo => unreachable!("next_reply turns Echo into Text"),
         Reply::Text(text) => {
             let mut v = vec![
                 start,
@@ -411,6 +445,7 @@ async fn openai_chat(State(s): State<Arc<ModelState>>, body: axum::Json<Value>) 
         )
             .into_response(),
         Reply::Hang => sse(vec![chunk(json!({"role": "assistant"}), Value::Null)], true),
+        Reply::Echo => unreachable!("next_reply turns Echo into Text"),
         Reply::Text(text) => {
             let mut v = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
             for p in pieces(&text) {

@@ -17,6 +17,9 @@ pub enum Outcome {
     Done,
     /// Interrupted by shutdown: keep it for the next start.
     Retry,
+    /// Not answered for a reason that clears by itself (the state dir cannot be
+    /// written, Telegram is unreachable): keep it and try again after a backoff.
+    Later { message: String, storage: bool },
 }
 
 fn strs(v: Option<&Value>) -> Vec<String> {
@@ -209,12 +212,26 @@ pub async fn handle(ctx: &Ctx, update: &Value) -> Outcome {
         Ok(out) => out.text,
         Err(_) if gw.cancel.is_cancelled() => return Outcome::Retry,
         Err(e) if e.aborted => return Outcome::Done,
+        Err(e) if e.is_storage() => {
+            return Outcome::Later {
+                message: e.message,
+                storage: true,
+            };
+        }
         Err(e) => format!("⚠️ Agent failed before reply: {}", e.message),
     };
-    if let Err(e) = send_reply(&ctx.outbound(), chat_id, reply_to, &reply).await {
-        tracing::warn!(target: "telegram", "reply to chat {chat_id} not delivered: {e}");
+    match send_reply(&ctx.outbound(), chat_id, reply_to, &reply).await {
+        Ok(_) => Outcome::Done,
+        // The answer is in the transcript: the retry delivers it without a model call.
+        Err(e) if e.transient => Outcome::Later {
+            message: format!("reply to chat {chat_id} not delivered yet: {}", e.message),
+            storage: false,
+        },
+        Err(e) => {
+            tracing::warn!(target: "telegram", "reply to chat {chat_id} not delivered: {}", e.message);
+            Outcome::Done
+        }
     }
-    Outcome::Done
 }
 
 async fn pair(ctx: &Ctx, store: &Store, chat_id: i64, from: &Value) {
@@ -269,9 +286,9 @@ pub async fn send_reply(
     chat_id: i64,
     reply_to: Option<i64>,
     text: &str,
-) -> Result<i64, String> {
+) -> Result<i64, SendFailure> {
     if text.trim().is_empty() {
-        return Err("nothing to send: the text is empty".into());
+        return Err(SendFailure::permanent("nothing to send: the text is empty"));
     }
     let section = &super::current_section(&out.gw.runtime().loaded.resolved, &out.account.id)
         .unwrap_or_else(|| out.account.section.clone());
@@ -284,7 +301,7 @@ pub async fn send_reply(
         .get("replyToMode")
         .and_then(Value::as_str)
         .unwrap_or("first");
-    let mut last = Err("nothing sent".to_string());
+    let mut last = Err(SendFailure::permanent("nothing sent"));
     for (i, chunk) in chunk_markdown(text, limit).iter().enumerate() {
         let reply = match mode {
             "all" => reply_to,
@@ -294,20 +311,50 @@ pub async fn send_reply(
         };
         let html = markdown_to_html(chunk);
         // Escaping can push a full chunk past Telegram's cap: that one goes as plain text.
-        if html.chars().count() <= super::format::TELEGRAM_MAX {
-            match send(out, body(chat_id, reply, &html, true)).await {
-                Err(Sent::ParseError) => {}
-                r => {
-                    last = r.map_err(|e| e.to_string());
-                    continue;
-                }
+        let as_html = if html.chars().count() <= super::format::TELEGRAM_MAX {
+            Some(send(out, body(chat_id, reply, &html, true)).await)
+        } else {
+            None
+        };
+        last = match as_html {
+            None | Some(Err(Sent::ParseError)) => {
+                send(out, body(chat_id, reply, chunk, false)).await
             }
+            Some(r) => r,
         }
-        last = send(out, body(chat_id, reply, chunk, false))
-            .await
-            .map_err(|e| e.to_string());
+        .map_err(SendFailure::from);
+        if last.is_err() {
+            break;
+        }
     }
     last
+}
+
+/// Why a reply was not sent, and whether trying again later can help.
+#[derive(Debug)]
+pub struct SendFailure {
+    pub message: String,
+    /// Network trouble, Telegram 5xx or rate limiting: worth a retry.
+    pub transient: bool,
+}
+
+impl SendFailure {
+    fn permanent(m: &str) -> SendFailure {
+        SendFailure {
+            message: m.into(),
+            transient: false,
+        }
+    }
+}
+
+impl From<Sent> for SendFailure {
+    fn from(s: Sent) -> SendFailure {
+        let transient = matches!(s, Sent::Transient(_));
+        SendFailure {
+            message: s.to_string(),
+            transient,
+        }
+    }
 }
 
 async fn send_plain(ctx: &Ctx, chat_id: i64, reply_to: Option<i64>, text: &str) {
@@ -330,13 +377,14 @@ enum Sent {
     /// Telegram could not parse the HTML (the caller retries as plain text).
     ParseError,
     Failed(String),
+    Transient(String),
 }
 
 impl std::fmt::Display for Sent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Sent::ParseError => f.write_str("Telegram could not parse the message"),
-            Sent::Failed(e) => f.write_str(e),
+            Sent::Failed(e) | Sent::Transient(e) => f.write_str(e),
         }
     }
 }
@@ -366,11 +414,16 @@ async fn send(out: &Outbound<'_>, body: Value) -> Result<i64, Sent> {
                 out.gw
                     .channels
                     .update("telegram", id, |s| s.last_error = Some(e.to_string()));
-                return Err(Sent::Failed(e.to_string()));
+                let transient = e.code().is_none_or(|c| c >= 500);
+                return Err(if transient {
+                    Sent::Transient(e.to_string())
+                } else {
+                    Sent::Failed(e.to_string())
+                });
             }
         }
     }
-    Err(Sent::Failed(
+    Err(Sent::Transient(
         "Telegram kept answering 429 (rate limited); gave up after 4 tries".into(),
     ))
 }

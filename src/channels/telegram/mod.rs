@@ -1,8 +1,14 @@
 //! Telegram over long polling (`getUpdates`). Nothing an update asks for is lost to a
-//! crash: each batch is written to the account's inbox before the offset moves past it,
-//! and an update leaves the inbox only once its reply was sent. After a restart the
-//! inbox is replayed; the run's idempotency key (`telegram:<account>:<update_id>`) keeps
-//! the transcript from holding the message twice.
+//! crash or a full disk: each batch is written (fsynced) to the account's inbox before
+//! the offset moves past it, a batch that cannot be written is fetched again after a
+//! backoff, and an update leaves the inbox only once its reply was sent. After a restart
+//! the inbox is replayed; the run's idempotency key (`telegram:<account>:<update_id>`)
+//! finds the message's own turn in the transcript, so it is stored once, answered once
+//! (a stored answer is delivered, not asked for again) and in its own chat.
+//!
+//! The one window left: `sendMessage` succeeded and the process died before the inbox
+//! write that marks the update done (a few ms: the write follows the send directly).
+//! The replay then sends the stored answer again — at least once, never lost.
 
 pub mod api;
 pub mod format;
@@ -190,25 +196,41 @@ pub async fn deliver(gw: &Gateway, account_id: &str, to: &str, text: &str) -> Re
         text,
     )
     .await
+    .map_err(|e| e.message)
 }
 
-/// Retry delays: 2 s growing ×1.8 to 30 s, ±25 % jitter.
+/// Retry delays: 2 s growing ×1.8 to 30 s, ±25 % jitter (network and API failures).
 #[derive(Debug)]
 struct Backoff {
+    first: f64,
+    cap: f64,
     next: f64,
 }
 
 impl Backoff {
     fn new() -> Backoff {
-        Backoff { next: 2.0 }
+        Backoff {
+            first: 2.0,
+            cap: 30.0,
+            next: 2.0,
+        }
+    }
+    /// For local storage (a full disk): 0.5 s to 5 s, so messages flow again soon after
+    /// space returns.
+    fn storage() -> Backoff {
+        Backoff {
+            first: 0.5,
+            cap: 5.0,
+            next: 0.5,
+        }
     }
     fn reset(&mut self) {
-        self.next = 2.0;
+        self.next = self.first;
     }
     fn step(&mut self) -> Duration {
         use rand::Rng;
         let base = self.next;
-        self.next = (self.next * 1.8).min(30.0);
+        self.next = (self.next * 1.8).min(self.cap);
         let jitter = rand::thread_rng().gen_range(-0.25..=0.25);
         Duration::from_secs_f64(base * (1.0 + jitter))
     }
@@ -299,6 +321,7 @@ pub async fn run_account(gw: Arc<Gateway>, account: Account) {
         dispatch(&ctx, &mut workers, u);
     }
     last_logged = None;
+    let mut store_backoff = Backoff::storage();
     loop {
         let offset = ctx.inbox.offset();
         let r = tokio::select! { r = ctx.bot.get_updates(offset) => r, _ = gw.cancel.cancelled() => break };
@@ -313,10 +336,13 @@ pub async fn run_account(gw: Arc<Gateway>, account: Account) {
                     });
                 }
                 let fresh = match ctx.inbox.accept(updates) {
-                    Ok(f) => f,
+                    Ok(f) => {
+                        store_ok(&gw, &id, &mut store_backoff);
+                        f
+                    }
                     Err(e) => {
-                        // Without a durable inbox an update could be lost: do not move on.
-                        if !wait_retry(&gw, &id, &e, &mut backoff, &mut last_logged).await {
+                        // Not stored, not acknowledged: the same offset fetches it again.
+                        if !store_failed(&gw, &id, &e, &mut store_backoff).await {
                             break;
                         }
                         continue;
@@ -375,6 +401,57 @@ async fn wait_retry(
     }
 }
 
+/// A write to the state dir failed: report it (`lastError` and `storeError` in
+/// `channels.status`), log it when it starts, sleep the storage backoff. False when the
+/// gateway is shutting down.
+async fn store_failed(gw: &Gateway, id: &str, msg: &str, backoff: &mut Backoff) -> bool {
+    report_and_wait(gw, id, msg, true, backoff).await
+}
+
+/// Reports a failure that clears by itself (in `lastError`, and in `storeError` when
+/// `storage`), logs it when it starts, and sleeps `backoff`. False on shutdown.
+async fn report_and_wait(
+    gw: &Gateway,
+    id: &str,
+    msg: &str,
+    storage: bool,
+    backoff: &mut Backoff,
+) -> bool {
+    let mut first = false;
+    gw.channels.update("telegram", id, |s| {
+        first = s.last_error.as_deref() != Some(msg);
+        if storage {
+            s.store_error = Some(msg.to_string());
+        }
+        s.last_error = Some(msg.to_string());
+    });
+    if first {
+        tracing::error!(target: "telegram", "account {id}: {msg}; the message is kept and retried");
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(backoff.step()) => true,
+        _ = gw.cancel.cancelled() => false,
+    }
+}
+
+/// A write succeeded: clear a storage error reported earlier.
+fn store_ok(gw: &Gateway, id: &str, backoff: &mut Backoff) {
+    backoff.reset();
+    if gw
+        .channels
+        .get("telegram", id)
+        .is_some_and(|s| s.store_error.is_some())
+    {
+        tracing::info!(target: "telegram", "account {id}: the state dir takes writes again");
+        gw.channels.update("telegram", id, |s| {
+            if s.last_error == s.store_error {
+                s.last_error = None;
+            }
+            s.store_error = None;
+        });
+    }
+}
+
 /// Hands an update to its chat's worker (one queue per chat keeps replies in order,
 /// while different chats are served concurrently).
 fn dispatch(
@@ -399,15 +476,40 @@ fn dispatch(
     let ctx2 = ctx.clone();
     ctx.gw.tasks.spawn(async move {
         while let Some(u) = rx.recv().await {
-            let update_id = u["update_id"].as_i64().unwrap_or_default();
-            match inbound::handle(&ctx2, &u).await {
-                inbound::Outcome::Done => ctx2.inbox.done(update_id),
-                // Shutting down mid-run: the update stays in the inbox for the next start.
-                inbound::Outcome::Retry => break,
-            }
-            if ctx2.gw.cancel.is_cancelled() {
+            if !work(&ctx2, &u).await || ctx2.gw.cancel.is_cancelled() {
                 break;
             }
         }
     });
+}
+
+/// Answers one update until it is done, then marks it done in the inbox right away (the
+/// mark is what ends the at-least-once window). A failure that clears by itself (the
+/// disk is full, Telegram is down) is retried with backoff; the update stays in the
+/// inbox meanwhile. False when the gateway is shutting down.
+async fn work(ctx: &Ctx, u: &Value) -> bool {
+    let update_id = u["update_id"].as_i64().unwrap_or_default();
+    let id = &ctx.account.id;
+    let mut backoff = Backoff::storage();
+    loop {
+        match inbound::handle(ctx, u).await {
+            inbound::Outcome::Done => break,
+            // Shutting down mid-run: the update stays in the inbox for the next start.
+            inbound::Outcome::Retry => return false,
+            inbound::Outcome::Later { message, storage } => {
+                if !report_and_wait(&ctx.gw, id, &message, storage, &mut backoff).await {
+                    return false;
+                }
+            }
+        }
+    }
+    let mut r = ctx.inbox.done(update_id);
+    while let Err(e) = r {
+        if !store_failed(&ctx.gw, id, &e, &mut backoff).await {
+            return false;
+        }
+        r = ctx.inbox.flush();
+    }
+    store_ok(&ctx.gw, id, &mut backoff);
+    true
 }

@@ -560,3 +560,71 @@ async fn a_running_sandboxed_exec_dies_with_the_gateway() {
     }
     panic!("{} sandboxed processes outlived the gateway", with_marker());
 }
+
+/// The file tools follow the sandbox's view of the workspace: a sandboxed session reads
+/// but cannot write with `workspaceAccess: "ro"`, cannot even read with `"none"` (the
+/// default), and the main session is not sandboxed.
+#[tokio::test]
+async fn file_tools_follow_the_sandbox_workspace_access() {
+    let w = World::new().await;
+    std::fs::write(w.workspace.path().join("hello.txt"), "hello-file").unwrap();
+    for (access, key, read_ok, write_ok) in [
+        (Some("ro"), "agent:main:group-ro", true, false),
+        (None, "agent:main:group-none", false, false),
+        (None, "main", true, true),
+    ] {
+        let sandbox = match access {
+            Some(a) => json!({"workspaceAccess": a}),
+            None => json!({}),
+        };
+        let mut gw = w
+            .gateway(
+                json!({"enabled": false}),
+                json!({"agents": {"defaults": {"sandbox": sandbox}}}),
+            )
+            .await;
+        let mut ws = operator(&gw.url).await;
+        let run = format!("files-{key}");
+        w.anthropic.script([
+            Reply::Tool {
+                name: "write".into(),
+                input: json!({"path": "new.txt", "content": "from-the-model"}),
+            },
+            Reply::Tool {
+                name: "read".into(),
+                input: json!({"path": "hello.txt"}),
+            },
+            Reply::Text("done".into()),
+        ]);
+        call(
+            &mut ws,
+            "1",
+            "chat.send",
+            json!({"sessionKey": key, "message": "files", "idempotencyKey": run}),
+        )
+        .await;
+        let events = chat_events(&mut ws, &run).await;
+        assert_eq!(events.last().unwrap()["state"], "final", "{events:?}");
+        let reqs = w.anthropic.requests();
+        let after_write = reqs[reqs.len() - 2]["messages"].to_string();
+        let after_read = reqs[reqs.len() - 1]["messages"].to_string();
+        let wrote = w.workspace.path().join("new.txt").exists();
+        assert_eq!(wrote, write_ok, "{key}: {after_write}");
+        if !write_ok {
+            assert!(
+                after_write.contains("write refused: this session is sandboxed"),
+                "{key}: {after_write}"
+            );
+            assert!(
+                after_write.contains("agents.defaults.sandbox.workspaceAccess"),
+                "{after_write}"
+            );
+        }
+        assert_eq!(
+            after_read.contains("hello-file"),
+            read_ok,
+            "{key}: {after_read}"
+        );
+        gw.shutdown().await;
+    }
+}

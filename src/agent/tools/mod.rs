@@ -84,6 +84,30 @@ pub(crate) fn arg<'a>(args: &'a Value, k: &str) -> Result<&'a str, String> {
 }
 
 /// Runs a tool; returns (output, is_error).
+/// The file tools see the workspace as a sandboxed `exec` of the same session would: with
+/// `workspaceAccess: "ro"` they only read, with `"none"` not at all. (The gateway itself
+/// runs them, so this is where the sandbox's view is enforced for them.)
+fn sandbox_allows(ctx: &super::exec::ExecCtx<'_>, name: &str) -> Result<(), String> {
+    use crate::sandbox::Access;
+    let rt = ctx.gw.runtime();
+    let p = crate::sandbox::for_run(
+        &rt.loaded.config,
+        ctx.session_key,
+        ctx.workspace,
+        std::time::Duration::from_secs(1),
+    )?;
+    let key = "agents.defaults.sandbox.workspaceAccess";
+    match (p.enabled, p.workspace_access, name) {
+        (false, _, _) | (true, Access::Rw, _) | (true, Access::Ro, "read" | "ls") => Ok(()),
+        (true, Access::Ro, _) => Err(format!(
+            "{name} refused: this session is sandboxed with a read-only workspace ({key} = \"ro\"; \"rw\" allows writes)"
+        )),
+        (true, Access::None, _) => Err(format!(
+            "{name} refused: this session is sandboxed without workspace access ({key} = \"none\"; \"ro\" or \"rw\" grants it, agents.defaults.sandbox.mode = \"off\" turns the sandbox off)"
+        )),
+    }
+}
+
 pub async fn call(
     ctx: &super::exec::ExecCtx<'_>,
     _http: &reqwest::Client,
@@ -92,7 +116,10 @@ pub async fn call(
 ) -> (String, bool) {
     let root = ctx.workspace;
     let r: Result<String, String> = match name {
-        "read" | "write" | "edit" | "ls" => files::run(root, name, args).await,
+        "read" | "write" | "edit" | "ls" => match sandbox_allows(ctx, name) {
+            Ok(()) => files::run(root, name, args).await,
+            Err(e) => Err(e),
+        },
         "exec" => return super::exec::run(ctx, args).await,
         "web_fetch" => {
             let cfg = ctx.gw.runtime().loaded.config.tools.web.fetch.clone();

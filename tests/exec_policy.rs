@@ -28,21 +28,9 @@ fn tool_results(req: &Value) -> Vec<(String, bool)> {
 }
 
 async fn run_to_final(ws: &mut common::Ws, key: &str) {
-    call(
-        ws,
-        "send",
-        "chat.send",
-        json!({"sessionKey": "main", "message": "go", "idempotencyKey": key}),
-    )
-    .await;
-    loop {
-        let f = next(ws).await.expect("socket open");
-        if f["event"] == "chat" && f["payload"]["runId"] == key && f["payload"]["state"] != "delta"
-        {
-            assert_eq!(f["payload"]["state"], "final", "{f}");
-            return;
-        }
-    }
+    let events = common::chat_send(ws, "main", "go", key).await;
+    let last = events.last().expect("a last event");
+    assert_eq!(last["state"], "final", "{last}");
 }
 
 fn exec(command: &str) -> Reply {

@@ -18,18 +18,12 @@ use common::world::World;
 use common::{call, next, operator};
 use serde_json::{Value, json};
 
-/// Waits for the run's final (or error) chat event.
+/// The run's final (or error) chat event.
 async fn finished(ws: &mut common::Ws, run_id: &str) -> Value {
-    loop {
-        let f = next(ws).await.expect("socket open");
-        if f["type"] == "event"
-            && f["event"] == "chat"
-            && f["payload"]["runId"] == run_id
-            && f["payload"]["state"] != "delta"
-        {
-            return f["payload"].clone();
-        }
-    }
+    common::chat_events(ws, run_id)
+        .await
+        .pop()
+        .expect("a last event")
 }
 
 /// The tool result the model was sent in request `i` (the last message of it).

@@ -253,6 +253,35 @@ pub async fn operator(url: &str) -> Ws {
     ws
 }
 
+/// Waits for the `chat` event of `run_id` in state `final`/`error`; returns all its chat
+/// events (the deltas and the last one).
+pub async fn chat_events(ws: &mut Ws, run_id: &str) -> Vec<Value> {
+    let mut out = vec![];
+    loop {
+        let f = next(ws).await.expect("socket open");
+        if f["type"] == "event" && f["event"] == "chat" && f["payload"]["runId"] == run_id {
+            let done = f["payload"]["state"] != "delta";
+            out.push(f["payload"].clone());
+            if done {
+                return out;
+            }
+        }
+    }
+}
+
+/// `chat.send` of `message` to `session_key` as run `run_id`, then [`chat_events`].
+pub async fn chat_send(ws: &mut Ws, session_key: &str, message: &str, run_id: &str) -> Vec<Value> {
+    let r = call(
+        ws,
+        &format!("send-{run_id}"),
+        "chat.send",
+        json!({"sessionKey": session_key, "message": message, "idempotencyKey": run_id}),
+    )
+    .await;
+    assert_eq!(r["ok"], true, "chat.send: {r}");
+    chat_events(ws, run_id).await
+}
+
 pub async fn call(ws: &mut Ws, id: &str, method: &str, params: Value) -> Value {
     send(
         ws,

@@ -278,7 +278,7 @@ async fn run_locked(
         }
         for (id, name, args) in calls {
             em.tool("start", &name, &id, json!({"args": args}));
-            let (output, is_error) = tools::call(&exec_ctx, &gw.agents.http, &name, &args).await;
+            let (output, is_error) = tools::call(&exec_ctx, &name, &args).await;
             em.tool(
                 "result",
                 &name,

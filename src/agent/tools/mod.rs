@@ -108,12 +108,7 @@ fn sandbox_allows(ctx: &super::exec::ExecCtx<'_>, name: &str) -> Result<(), Stri
     }
 }
 
-pub async fn call(
-    ctx: &super::exec::ExecCtx<'_>,
-    _http: &reqwest::Client,
-    name: &str,
-    args: &Value,
-) -> (String, bool) {
+pub async fn call(ctx: &super::exec::ExecCtx<'_>, name: &str, args: &Value) -> (String, bool) {
     let root = ctx.workspace;
     let r: Result<String, String> = match name {
         "read" | "write" | "edit" | "ls" => match sandbox_allows(ctx, name) {

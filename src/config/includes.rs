@@ -12,9 +12,39 @@ use super::{Located, Location};
 /// The original's limit; deeper nesting is almost certainly a mistake.
 pub const MAX_DEPTH: usize = 10;
 
+/// Far more than any hand-written config; a bigger file is a wrong path.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads a config or include file. Only a regular file of at most [`MAX_FILE_BYTES`]:
+/// an `$include` of `/dev/zero`, a FIFO or `/dev/stdin` would otherwise hang the
+/// gateway's start or reload, or exhaust its memory.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: opening a FIFO without a writer would block before we can look at it.
+    // It changes nothing for reading a regular file.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut text = String::new();
+    f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("larger than {} MiB", MAX_FILE_BYTES >> 20),
+        ));
+    }
+    Ok(text)
+}
+
 /// Reads and parses one file, recording where its keys are (under `prefix`).
 pub fn read_file(path: &Path, prefix: &str, locs: &mut Located) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{e}"))?;
+    let text = read_text(path).map_err(|e| format!("{e}"))?;
     parse_text(&text, path, prefix, locs)
 }
 
@@ -112,7 +142,7 @@ fn resolve_include_object(
                 "Maximum include depth ({MAX_DEPTH}) exceeded at: {target}"
             ));
         }
-        let text = std::fs::read_to_string(&resolved).map_err(|e| {
+        let text = read_text(&resolved).map_err(|e| {
             format!(
                 "Failed to read include file: {target} (resolved: {}): {e}",
                 resolved.display()
@@ -163,5 +193,45 @@ pub fn deep_merge(base: Value, over: Value) -> Value {
             Value::Array(a)
         }
         (_, over) => over,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(include: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("clawdbot.json");
+        std::fs::write(&main, format!("{{ $include: {include:?} }}")).unwrap();
+        match crate::config::load(&main, &crate::paths::Env::from_pairs([("HOME", "/")])) {
+            Ok(_) => "ok".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn devices_fifos_and_huge_files_are_refused_not_read() {
+        let e = load_with("/dev/zero");
+        assert!(
+            e.contains("Failed to read include file: /dev/zero")
+                && e.contains("not a regular file"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let e = load_with(fifo.to_str().unwrap());
+        assert!(e.contains("not a regular file"), "{e}");
+        let big = dir.path().join("big.json5");
+        std::fs::write(&big, vec![b' '; MAX_FILE_BYTES as usize + 1]).unwrap();
+        let e = load_with(big.to_str().unwrap());
+        assert!(e.contains("larger than 4 MiB"), "{e}");
     }
 }

@@ -150,7 +150,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// Loads the config at `path`. A missing file is not an error: the embedded defaults
 /// (an empty object) apply.
 pub fn load(path: &Path, env: &Env) -> Result<Loaded, ConfigError> {
-    let raw = match std::fs::read_to_string(path) {
+    let raw = match includes::read_text(path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::sse::SseEvent;
 use super::{Completion, Content, FailReason, LlmError, Message, Request, Target};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -112,20 +113,40 @@ pub async fn complete(
         rb = rb.header("x-api-key", key.expose());
     }
     let mut sse = super::open_stream(rb, target, &body(target, req)).await?;
-    let mut out = Completion::default();
-    // Per content-block index: text so far, or (id, name, partial JSON).
-    let mut blocks: Vec<Block> = vec![];
+    let mut dec = Decoder::default();
     while let Some(ev) = sse.next().await {
-        let ev = ev?;
+        if dec.event(&ev?, on_text)? {
+            break;
+        }
+    }
+    dec.finish()
+}
+
+/// The Messages API stream, one event at a time: text and tool-use blocks, usage, the
+/// stop reason, and errors sent mid-stream. Apart from the HTTP call so that the
+/// fuzzer (`fuzz/fuzz_targets/sse.rs`) drives it with arbitrary events.
+#[derive(Default)]
+pub struct Decoder {
+    out: Completion,
+    /// Per content-block index: text so far, or (id, name, partial JSON).
+    blocks: Vec<Block>,
+}
+
+impl Decoder {
+    /// Takes one event; `Ok(true)` at `message_stop`. Events that are not JSON are
+    /// skipped (pings, comments), as the original does.
+    pub fn event(
+        &mut self,
+        ev: &SseEvent,
+        on_text: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<bool, LlmError> {
+        let (out, blocks) = (&mut self.out, &mut self.blocks);
         let data: Value = match serde_json::from_str(&ev.data) {
             Ok(v) => v,
-            Err(_) => continue,
+            Err(_) => return Ok(false),
         };
-        let kind = data["type"]
-            .as_str()
-            .unwrap_or(ev.event.as_str())
-            .to_string();
-        match kind.as_str() {
+        let kind = data["type"].as_str().unwrap_or(ev.event.as_str());
+        match kind {
             "message_start" => {
                 out.usage.input = data["message"]["usage"]["input_tokens"]
                     .as_u64()
@@ -181,37 +202,43 @@ pub async fn complete(
                     format!("{kind}: {}", e["message"].as_str().unwrap_or("")),
                 ));
             }
-            "message_stop" => break,
+            "message_stop" => return Ok(true),
             _ => {}
         }
+        Ok(false)
     }
-    for b in blocks {
-        match b {
-            Block::Text(text) if !text.is_empty() => out.content.push(Content::Text { text }),
-            Block::Tool { id, name, json } => {
-                let arguments = if json.trim().is_empty() {
-                    json!({})
-                } else {
-                    serde_json::from_str(&json).map_err(|e| {
-                        LlmError::new(FailReason::Format, format!("bad tool input JSON: {e}"))
-                    })?
-                };
-                out.content.push(Content::ToolCall {
-                    id,
-                    name,
-                    arguments,
-                });
+
+    /// The completion, once the stream ended.
+    pub fn finish(self) -> Result<Completion, LlmError> {
+        let mut out = self.out;
+        for b in self.blocks {
+            match b {
+                Block::Text(text) if !text.is_empty() => out.content.push(Content::Text { text }),
+                Block::Tool { id, name, json } => {
+                    let arguments = if json.trim().is_empty() {
+                        json!({})
+                    } else {
+                        serde_json::from_str(&json).map_err(|e| {
+                            LlmError::new(FailReason::Format, format!("bad tool input JSON: {e}"))
+                        })?
+                    };
+                    out.content.push(Content::ToolCall {
+                        id,
+                        name,
+                        arguments,
+                    });
+                }
+                _ => {}
             }
-            _ => {}
         }
+        if out.stop_reason.is_empty() {
+            return Err(LlmError::new(
+                FailReason::Timeout,
+                "the stream ended before the message was complete",
+            ));
+        }
+        Ok(out)
     }
-    if out.stop_reason.is_empty() {
-        return Err(LlmError::new(
-            FailReason::Timeout,
-            "the stream ended before the message was complete",
-        ));
-    }
-    Ok(out)
 }
 
 enum Block {

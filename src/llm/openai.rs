@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::sse::SseEvent;
 use super::{Completion, Content, FailReason, LlmError, Message, Request, Target};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -75,41 +76,78 @@ pub async fn complete(
         None => {}
     }
     let mut sse = super::open_stream(rb, target, &body(target, req)).await?;
-    let mut out = Completion::default();
-    let mut text = String::new();
-    // By tool-call index: (id, name, arguments JSON so far).
-    let mut calls: Vec<(String, String, String)> = vec![];
-    let mut finished = false;
+    let mut dec = Decoder::default();
     while let Some(ev) = sse.next().await {
-        let ev = ev?;
-        if ev.data.trim() == "[DONE]" {
-            finished = true;
+        if dec.event(&ev?, on_text)? {
             break;
         }
+    }
+    dec.finish()
+}
+
+/// More parallel tool calls than any model makes in one turn; an index past it is a
+/// broken or hostile endpoint, and growing a table to its size would exhaust memory.
+pub const MAX_TOOL_CALLS: usize = 128;
+
+/// The Chat Completions stream, one event at a time: text deltas, tool-call fragments
+/// by index, usage, the finish reason, errors sent mid-stream. Apart from the HTTP
+/// call so that the fuzzer (`fuzz/fuzz_targets/sse.rs`) drives it.
+#[derive(Default)]
+pub struct Decoder {
+    out: Completion,
+    text: String,
+    /// By tool-call index: (id, name, arguments JSON so far).
+    calls: Vec<(String, String, String)>,
+    finished: bool,
+}
+
+impl Decoder {
+    /// Takes one event; `Ok(true)` at `[DONE]`.
+    pub fn event(
+        &mut self,
+        ev: &SseEvent,
+        on_text: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<bool, LlmError> {
+        if ev.data.trim() == "[DONE]" {
+            self.finished = true;
+            return Ok(true);
+        }
         let Ok(data) = serde_json::from_str::<Value>(&ev.data) else {
-            continue;
+            return Ok(false);
         };
         if let Some(err) = data.get("error") {
+            let code = err["code"]
+                .as_u64()
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(500);
             return Err(LlmError::from_http(
-                err["code"].as_u64().unwrap_or(500) as u16,
+                code,
                 &json!({"error": err}).to_string(),
             ));
         }
+        let out = &mut self.out;
         if let Some(u) = data.get("usage").filter(|u| u.is_object()) {
             out.usage.input = u["prompt_tokens"].as_u64().unwrap_or(0);
             out.usage.output = u["completion_tokens"].as_u64().unwrap_or(0);
         }
         let Some(choice) = data["choices"].get(0) else {
-            continue;
+            return Ok(false);
         };
         let delta = &choice["delta"];
         if let Some(piece) = delta["content"].as_str().filter(|s| !s.is_empty()) {
-            text.push_str(piece);
+            self.text.push_str(piece);
             on_text(piece);
         }
         if let Some(tcs) = delta["tool_calls"].as_array() {
             for tc in tcs {
-                let idx = tc["index"].as_u64().unwrap_or(calls.len() as u64) as usize;
+                let calls = &mut self.calls;
+                let idx = tc["index"].as_u64().unwrap_or(calls.len() as u64);
+                let idx = usize::try_from(idx).ok().filter(|i| *i < MAX_TOOL_CALLS).ok_or_else(|| {
+                    LlmError::new(
+                        FailReason::Format,
+                        format!("tool call index {idx} is out of range (at most {MAX_TOOL_CALLS} calls per turn)"),
+                    )
+                })?;
                 while calls.len() <= idx {
                     calls.push(Default::default());
                 }
@@ -133,45 +171,73 @@ pub async fn complete(
             }
             .into();
         }
+        Ok(false)
     }
-    if !finished && out.stop_reason.is_empty() {
-        return Err(LlmError::new(
-            FailReason::Timeout,
-            "the stream ended before the message was complete",
-        ));
+
+    /// The completion, once the stream ended.
+    pub fn finish(self) -> Result<Completion, LlmError> {
+        let mut out = self.out;
+        if !self.finished && out.stop_reason.is_empty() {
+            return Err(LlmError::new(
+                FailReason::Timeout,
+                "the stream ended before the message was complete",
+            ));
+        }
+        if !self.text.is_empty() {
+            out.content.push(Content::Text { text: self.text });
+        }
+        for (i, (id, name, args)) in self.calls.into_iter().enumerate() {
+            let arguments = if args.trim().is_empty() {
+                json!({})
+            } else {
+                serde_json::from_str(&args).map_err(|e| {
+                    LlmError::new(FailReason::Format, format!("bad tool arguments JSON: {e}"))
+                })?
+            };
+            let id = if id.is_empty() {
+                format!("call_{i}")
+            } else {
+                id
+            };
+            out.content.push(Content::ToolCall {
+                id,
+                name,
+                arguments,
+            });
+        }
+        if out.stop_reason.is_empty() {
+            out.stop_reason = "stop".into();
+        }
+        Ok(out)
     }
-    if !text.is_empty() {
-        out.content.push(Content::Text { text });
-    }
-    for (i, (id, name, args)) in calls.into_iter().enumerate() {
-        let arguments = if args.trim().is_empty() {
-            json!({})
-        } else {
-            serde_json::from_str(&args).map_err(|e| {
-                LlmError::new(FailReason::Format, format!("bad tool arguments JSON: {e}"))
-            })?
-        };
-        let id = if id.is_empty() {
-            format!("call_{i}")
-        } else {
-            id
-        };
-        out.content.push(Content::ToolCall {
-            id,
-            name,
-            arguments,
-        });
-    }
-    if out.stop_reason.is_empty() {
-        out.stop_reason = "stop".into();
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::llm::Api;
+
+    fn ev(data: &str) -> SseEvent {
+        SseEvent {
+            event: String::new(),
+            data: data.into(),
+        }
+    }
+
+    #[test]
+    fn a_tool_call_index_past_the_cap_is_a_format_error_not_an_allocation() {
+        let mut d = Decoder::default();
+        let huge = r#"{"choices":[{"delta":{"tool_calls":[{"index":1000000000000,"function":{"name":"x"}}]}}]}"#;
+        let e = d.event(&ev(huge), &|_| {}).unwrap_err();
+        assert!(e.message.contains("out of range"), "{}", e.message);
+        let mut d = Decoder::default();
+        let ok = r#"{"choices":[{"delta":{"tool_calls":[{"index":2,"id":"c","function":{"name":"x","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#;
+        assert!(!d.event(&ev(ok), &|_| {}).unwrap());
+        assert!(d.event(&ev("[DONE]"), &|_| {}).unwrap());
+        let c = d.finish().unwrap();
+        assert_eq!(c.tool_calls().len(), 3);
+        assert_eq!(c.stop_reason, "toolUse");
+    }
 
     #[test]
     fn tool_calls_and_results_use_the_openai_shape() {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::mpsc;
 
+use super::frame;
 use super::handshake::{self, Peer, Session};
 use super::methods;
 use super::state::Gateway;
@@ -105,19 +106,19 @@ pub async fn handle(
         Ok(Err(_)) => return,
         Ok(Ok(t)) => t,
     };
-    let Ok(frame) = serde_json::from_str::<Value>(&text) else {
-        return close_with(&mut sink, close::NORMAL, "").await;
+    let (id, params) = match frame::first(&text) {
+        frame::First::Connect { id, params } => (id, params),
+        frame::First::NotJson => return close_with(&mut sink, close::NORMAL, "").await,
+        frame::First::Invalid => {
+            return close_with(&mut sink, close::POLICY, "invalid request frame").await;
+        }
+        frame::First::NotConnect { id } => {
+            let msg = "invalid handshake: first request must be connect";
+            send(&mut sink, protocol::res_err(&id, &RpcError::invalid(msg))).await;
+            return close_with(&mut sink, close::POLICY, msg).await;
+        }
     };
-    let id = match valid_request(&frame) {
-        Ok(id) => id,
-        Err(_) => return close_with(&mut sink, close::POLICY, "invalid request frame").await,
-    };
-    if frame["method"] != "connect" {
-        let msg = "invalid handshake: first request must be connect";
-        send(&mut sink, protocol::res_err(&id, &RpcError::invalid(msg))).await;
-        return close_with(&mut sink, close::POLICY, msg).await;
-    }
-    let session = match handshake::run(&gw, frame.get("params"), &nonce, &peer_info) {
+    let session = match handshake::run(&gw, params.as_ref(), &nonce, &peer_info) {
         Ok(s) => s,
         Err(reject) => {
             if let Some(err) = &reject.error {
@@ -152,17 +153,31 @@ pub async fn handle(
     loop {
         tokio::select! {
             msg = next_text(&mut stream) => match msg {
-                Ok(text) if let Some((method, req_id)) = waiting_method(&text) => {
+                Ok(text) => {
+                    let req = match frame::parse(&text, &session.role, &session.scopes) {
+                        Ok(req) => req,
+                        Err(refusal) => {
+                            let _ = out_tx.send(refusal.frame());
+                            continue;
+                        }
+                    };
+                    if !frame::waits(&req.method) {
+                        // Quick methods answer in order (chat.send queues its run before the
+                        // next frame is read).
+                        let reply = handle_request(&gw, &session, req, &out_tx).await;
+                        let _ = out_tx.send(reply);
+                        continue;
+                    }
                     let Some(guard) = super::limits::InFlight::enter(&gw.limits, &in_flight, max_in_flight) else {
                         let msg = format!("too many requests in flight on this connection (limit {max_in_flight}); wait for their replies first");
-                        let _ = out_tx.send(protocol::res_err(&req_id, &RpcError::unavailable(msg)));
+                        let _ = out_tx.send(protocol::res_err(&req.id, &RpcError::unavailable(msg)));
                         continue;
                     };
                     let (gw2, session2, tx) = (gw.clone(), session.clone(), out_tx.clone());
-                    let gone = (method == "agent.wait").then(|| conn_gone.clone());
+                    let gone = (req.method == "agent.wait").then(|| conn_gone.clone());
                     gw.tasks.spawn(async move {
                         let _guard = guard;
-                        let work = handle_frame(&gw2, &session2, &text, &tx);
+                        let work = handle_request(&gw2, &session2, req, &tx);
                         let reply = match gone {
                             Some(gone) => tokio::select! {
                                 r = work => r,
@@ -172,12 +187,6 @@ pub async fn handle(
                         };
                         let _ = tx.send(reply);
                     });
-                }
-                Ok(text) => {
-                    // Quick methods answer in order (chat.send queues its run before the
-                    // next frame is read).
-                    let reply = handle_frame(&gw, &session, &text, &out_tx).await;
-                    let _ = out_tx.send(reply);
                 }
                 Err(Some(e)) if is_oversize(&e) => {
                     close_oversize(&mut sink).await;
@@ -220,98 +229,19 @@ pub async fn handle(
     unregister_presence(&gw, presence_key.as_deref());
 }
 
-/// Methods that may wait (for a run, a Telegram send, a session to go idle) run beside
-/// the connection's loop; everything else is answered in order.
-/// `(method, id)` when `text` is a request for one of them.
-fn waiting_method(text: &str) -> Option<(&'static str, String)> {
-    const WAITING: &[&str] = &["agent", "agent.wait", "send", "sessions.delete"];
-    let v = serde_json::from_str::<Value>(text).ok()?;
-    let m = v.get("method").and_then(Value::as_str)?;
-    let method = WAITING.iter().find(|w| **w == m)?;
-    let id = v.get("id").and_then(Value::as_str).unwrap_or_default();
-    Some((method, id.to_string()))
-}
-
-/// `Ok(id)` for a well-formed request frame; `Err(message)` in AJV form otherwise.
-fn valid_request(frame: &Value) -> Result<String, String> {
-    let Some(obj) = frame.as_object() else {
-        return Err("at root: must be object".into());
-    };
-    let mut errs = vec![];
-    for k in obj.keys() {
-        if !["type", "id", "method", "params"].contains(&k.as_str()) {
-            errs.push(format!("at root: unexpected property '{k}'"));
-        }
-    }
-    if obj.get("type").and_then(Value::as_str) != Some("req") {
-        errs.push("at /type: must be equal to constant".into());
-    }
-    let id = obj
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
-    if id.is_none() {
-        errs.push("at /id: must be non-empty string".into());
-    }
-    if obj
-        .get("method")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
-        errs.push("at /method: must be non-empty string".into());
-    }
-    match (id, errs.is_empty()) {
-        (Some(id), true) => Ok(id.to_string()),
-        _ => Err(errs.join("; ")),
-    }
-}
-
-async fn handle_frame(
+async fn handle_request(
     gw: &Arc<Gateway>,
     session: &Session,
-    text: &str,
+    req: frame::Request,
     out: &mpsc::UnboundedSender<String>,
 ) -> String {
-    let frame: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            return protocol::res_err(
-                "invalid",
-                &RpcError::invalid(format!("invalid request frame: {e}")),
-            );
-        }
-    };
-    let id = match valid_request(&frame) {
-        Ok(id) => id,
-        Err(msg) => {
-            let id = frame
-                .get("id")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .unwrap_or("invalid");
-            return protocol::res_err(
-                id,
-                &RpcError::invalid(format!("invalid request frame: {msg}")),
-            );
-        }
-    };
-    let method = frame["method"].as_str().unwrap_or_default();
-    if method == "connect" {
-        return protocol::res_err(
-            &id,
-            &RpcError::invalid("connect is only valid as the first request"),
-        );
-    }
-    if let Err(msg) = protocol::authorize_method(method, &session.role, &session.scopes) {
-        return protocol::res_err(&id, &RpcError::invalid(msg));
-    }
     let ctx = methods::Ctx {
         gw,
-        req_id: &id,
+        req_id: &req.id,
         out: Some(out),
         client: &session.params.client.id,
     };
-    methods::respond(&ctx, method, frame.get("params").cloned()).await
+    methods::respond(&ctx, &req.method, req.params).await
 }
 
 fn allowed(session: &Session, event: &str) -> bool {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::decode::{self, Envelope};
 use crate::config::secrets::Secret;
 
 /// Seconds a `getUpdates` long poll waits on Telegram's side.
@@ -96,25 +97,27 @@ impl Bot {
             .await
             .map_err(transport)?;
         let status = resp.status().as_u16();
-        let v: Value = resp.json().await.map_err(|e| ApiError::Transport {
+        let not_json = |e: String| ApiError::Transport {
             method,
-            message: format!(
-                "HTTP {status} with a body that is not Telegram JSON ({})",
-                e.without_url()
-            ),
-        })?;
-        if v["ok"] == json!(true) {
-            return Ok(v["result"].clone());
+            message: format!("HTTP {status} with a body that is not Telegram JSON ({e})"),
+        };
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| not_json(e.without_url().to_string()))?;
+        match decode::envelope(status, &body).map_err(not_json)? {
+            Envelope::Ok(result) => Ok(result),
+            Envelope::Err {
+                code,
+                description,
+                retry_after,
+            } => Err(ApiError::Api {
+                method,
+                code,
+                description,
+                retry_after,
+            }),
         }
-        Err(ApiError::Api {
-            method,
-            code: v["error_code"].as_i64().unwrap_or(status as i64),
-            description: v["description"]
-                .as_str()
-                .unwrap_or("no description")
-                .to_string(),
-            retry_after: v["parameters"]["retry_after"].as_u64(),
-        })
     }
 
     pub async fn get_me(&self) -> Result<Value, ApiError> {
@@ -129,7 +132,7 @@ impl Bot {
         let v = self
             .call("getUpdates", body, Duration::from_secs(POLL_TIMEOUT_S + 15))
             .await?;
-        Ok(v.as_array().cloned().unwrap_or_default())
+        Ok(decode::updates(v))
     }
 
     pub async fn send_message(&self, body: Value) -> Result<Value, ApiError> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::Ctx;
+use super::decode::{self, allowed};
 use super::format::{DEFAULT_CHUNK, chunk_markdown, markdown_to_html};
 use crate::agent::{RunRequest, run};
 use crate::channels::pairing::{self, Store};
@@ -28,55 +29,19 @@ fn strs(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Whether a sender matches an allowlist (`*`, numeric id, `@username`, with an
-/// optional `telegram:`/`tg:` prefix).
-fn allowed(list: &[String], from: &Value) -> bool {
-    let id = from["id"]
-        .as_i64()
-        .map(|i| i.to_string())
-        .unwrap_or_default();
-    let user = from["username"]
-        .as_str()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    list.iter().any(|e| {
-        let e = e.trim();
-        let e = e
-            .strip_prefix("telegram:")
-            .or_else(|| e.strip_prefix("tg:"))
-            .unwrap_or(e);
-        e == "*"
-            || e == id
-            || (!user.is_empty() && e.trim_start_matches('@').eq_ignore_ascii_case(&user))
-    })
-}
-
 pub async fn handle(ctx: &Ctx, update: &Value) -> Outcome {
-    let Some(msg) = update.get("message") else {
+    let Some(m) = decode::message(update) else {
         return Outcome::Done;
     };
-    let text = msg["text"]
-        .as_str()
-        .or_else(|| msg["caption"].as_str())
-        .unwrap_or_default();
-    if text.trim().is_empty() {
-        return Outcome::Done;
-    }
-    let chat_id = msg["chat"]["id"].as_i64().unwrap_or_default();
-    let from = &msg["from"];
-    let sender = from["id"]
-        .as_i64()
-        .map(|i| i.to_string())
-        .unwrap_or_default();
+    let (chat_id, from, sender, is_dm) = (m.chat_id, m.from, m.sender.clone(), m.is_dm);
     let acct = &ctx.account;
     let gw = &ctx.gw;
     let sec = &super::current_section(&gw.runtime().loaded.resolved, &acct.id)
         .unwrap_or_else(|| acct.section.clone());
     gw.channels
         .update("telegram", &acct.id, |s| s.last_inbound_at = Some(now_ms()));
-    let is_dm = msg["chat"]["type"].as_str() == Some("private");
     let store = Store::new(&gw.paths.state_dir);
-    let mut text = text.to_string();
+    let mut text = m.text.to_string();
     if is_dm {
         let policy = sec
             .get("dmPolicy")
@@ -128,22 +93,13 @@ pub async fn handle(ctx: &Ctx, update: &Value) -> Outcome {
             .and_then(Value::as_bool)
             .unwrap_or(true);
         let username = ctx.me["username"].as_str().unwrap_or_default();
-        let handle = format!("@{username}");
-        let mentioned = !username.is_empty()
-            && text
-                .to_ascii_lowercase()
-                .contains(&handle.to_ascii_lowercase());
-        let replied_to_bot = msg.pointer("/reply_to_message/from/id") == Some(&ctx.me["id"]);
+        let (mentioned, stripped) = decode::mention(&text, username);
+        let replied_to_bot = m.reply_to_from == Some(&ctx.me["id"]);
         if require && !mentioned && !replied_to_bot {
             return Outcome::Done;
         }
-        if mentioned {
-            let lower = text.to_ascii_lowercase();
-            if let Some(i) = lower.find(&handle.to_ascii_lowercase()) {
-                text.replace_range(i..i + handle.len(), "");
-            }
-        }
-        let name = from["first_name"].as_str().unwrap_or("someone");
+        text = stripped;
+        let name = m.first_name.unwrap_or("someone");
         text = format!("{name}: {}", text.trim());
     }
     let rt = gw.runtime();
@@ -172,13 +128,10 @@ pub async fn handle(ctx: &Ctx, update: &Value) -> Outcome {
         "chatType".into(),
         json!(if is_dm { "direct" } else { "group" }),
     );
-    if let Some(t) = msg["chat"]["title"]
-        .as_str()
-        .or(from["first_name"].as_str())
-    {
+    if let Some(t) = m.chat_title.or(m.first_name) {
         origin.insert("displayName".into(), json!(t));
     }
-    let update_id = update["update_id"].as_i64().unwrap_or_default();
+    let update_id = m.update_id;
     let req = RunRequest {
         run_id: uuid::Uuid::new_v4().to_string(),
         agent_id: route.agent_id,
@@ -207,7 +160,7 @@ pub async fn handle(ctx: &Ctx, update: &Value) -> Outcome {
     let result = run(gw, req).await;
     typing.cancel();
     let _ = typing_task.await;
-    let reply_to = msg["message_id"].as_i64();
+    let reply_to = m.message_id;
     let reply = match result {
         Ok(out) => out.text,
         Err(_) if gw.cancel.is_cancelled() => return Outcome::Retry,

@@ -11,9 +11,10 @@
 //! The replay then sends the stored answer again — at least once, never lost.
 
 pub mod api;
+pub mod decode;
 pub mod format;
 mod inbound;
-mod inbox;
+pub mod inbox;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -459,10 +460,7 @@ fn dispatch(
     workers: &mut HashMap<i64, mpsc::UnboundedSender<Value>>,
     update: Value,
 ) {
-    let chat = update
-        .pointer("/message/chat/id")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
+    let chat = decode::chat_of(&update);
     let update = match workers.get(&chat) {
         Some(tx) => match tx.send(update) {
             Ok(()) => return,

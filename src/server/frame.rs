@@ -21,7 +21,7 @@ pub struct Request {
 #[derive(Debug)]
 pub struct Refusal {
     pub id: String,
-    pub error: RpcError,
+    pub error: Box<RpcError>,
 }
 
 impl Refusal {
@@ -44,7 +44,7 @@ pub fn waits(method: &str) -> bool {
 pub fn parse(text: &str, role: &str, scopes: &[String]) -> Result<Request, Refusal> {
     let frame: Value = serde_json::from_str(text).map_err(|e| Refusal {
         id: "invalid".into(),
-        error: RpcError::invalid(format!("invalid request frame: {e}")),
+        error: Box::new(RpcError::invalid(format!("invalid request frame: {e}"))),
     })?;
     let id = valid_request(&frame).map_err(|msg| Refusal {
         id: frame
@@ -53,7 +53,7 @@ pub fn parse(text: &str, role: &str, scopes: &[String]) -> Result<Request, Refus
             .filter(|s| !s.is_empty())
             .unwrap_or("invalid")
             .to_string(),
-        error: RpcError::invalid(format!("invalid request frame: {msg}")),
+        error: Box::new(RpcError::invalid(format!("invalid request frame: {msg}"))),
     })?;
     let Value::Object(mut obj) = frame else {
         unreachable!("valid_request accepts objects only")
@@ -64,7 +64,7 @@ pub fn parse(text: &str, role: &str, scopes: &[String]) -> Result<Request, Refus
         .unwrap_or_default();
     let refuse = |msg: String| Refusal {
         id: id.clone(),
-        error: RpcError::invalid(msg),
+        error: Box::new(RpcError::invalid(msg)),
     };
     if method == "connect" {
         return Err(refuse("connect is only valid as the first request".into()));

@@ -14,8 +14,12 @@ pub fn chunk_markdown(text: &str, limit: usize) -> Vec<String> {
     let mut rest: String = text.trim().to_string();
     let mut reopen: Option<String> = None;
     while !rest.is_empty() {
+        // The reopened fence is not content: a cut must land after it, or a chunk could
+        // hold nothing but the fence and the loop would never end (found by fuzzing).
+        let mut prefix = 0;
         if let Some(fence) = reopen.take() {
             rest = format!("{fence}\n{rest}");
+            prefix = fence.len() + 1;
         }
         if rest.chars().count() <= limit {
             out.push(std::mem::take(&mut rest));
@@ -29,22 +33,37 @@ pub fn chunk_markdown(text: &str, limit: usize) -> Vec<String> {
             .map(|(i, _)| i)
             .unwrap_or(rest.len());
         let window = &rest[..byte_budget];
+        let floor = (byte_budget / 3).max(prefix);
         let cut = ["\n\n", "\n", " "]
             .iter()
-            .find_map(|sep| window.rfind(sep).filter(|&i| i > byte_budget / 3))
+            .find_map(|sep| window.rfind(sep).filter(|&i| i > floor))
             .unwrap_or(byte_budget);
         let (head, tail) = rest.split_at(cut);
         let mut head = head.trim_end().to_string();
         let tail = tail.trim_start_matches([' ', '\n']).to_string();
         if let Some(open) = open_fence(&head) {
             head.push_str("\n```");
-            reopen = Some(open);
+            reopen = Some(reopen_line(&open));
         }
         out.push(head);
         rest = tail;
     }
     out.retain(|c| !c.trim().is_empty());
     out
+}
+
+/// The fence line that reopens a block in the next chunk: three backticks and the
+/// language (at most 32 of its characters), whatever the opening line held, so that it
+/// is always far shorter than a chunk.
+fn reopen_line(open: &str) -> String {
+    let lang: String = open
+        .trim_start_matches('`')
+        .trim()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '+')
+        .take(32)
+        .collect();
+    format!("```{lang}")
 }
 
 /// The opening line of a fence left open at the end of `text`, if any.
@@ -200,6 +219,26 @@ pub fn plain(md: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_fence_line_never_stalls_the_chunker() {
+        // Found by fuzz/fuzz_targets/markdown.rs: a fence opening line near the chunk
+        // size was reopened whole in every chunk, and the loop never ended.
+        let fence = format!("```{}rust", "\0".repeat(50));
+        let text = format!(
+            "{fence}\nfn main() {{\n    println!(\"x\");\n}}\n{}",
+            "y ".repeat(200)
+        );
+        let chunks = chunk_markdown(&text, 64);
+        assert!(chunks.len() > 3 && chunks.len() < 40, "{}", chunks.len());
+        for c in &chunks {
+            assert!(c.chars().count() <= 64, "{c:?}");
+        }
+        assert!(chunks[1].starts_with("```rust\n"), "{:?}", chunks[1]);
+        let fence_only = format!("```{}\n{}", "a".repeat(100), "b ".repeat(100));
+        let chunks = chunk_markdown(&fence_only, 64);
+        assert!(chunks.iter().all(|c| c.chars().count() <= 64));
+    }
 
     #[test]
     fn html_conversion() {

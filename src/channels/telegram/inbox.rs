@@ -69,11 +69,15 @@ impl Inbox {
         self.lock().pending.values().cloned().collect()
     }
 
-    /// The `offset` for the next `getUpdates`.
+    /// The `offset` for the next `getUpdates`. Saturating: an `update_id` of
+    /// `i64::MAX` (from a broken or hostile Bot API endpoint) must not wrap the offset to
+    /// a negative one, which Telegram reads as "the last updates" and replays them.
     pub fn offset(&self) -> Option<i64> {
         let s = self.lock();
         let max_pending = s.pending.keys().next_back().copied();
-        s.last_update_id.max(max_pending).map(|i| i + 1)
+        s.last_update_id
+            .max(max_pending)
+            .map(|i| i.saturating_add(1))
     }
 
     /// Stores new updates durably and returns the ones not seen before. On an error
@@ -154,6 +158,29 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_offset_saturates_at_the_largest_update_id() {
+        // Found by fuzz/fuzz_targets/telegram.rs: `last + 1` overflowed.
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(dir.path(), "x").unwrap();
+        let fresh = inbox
+            .accept(vec![
+                json!({"update_id": i64::MAX, "message": {"text": "x"}}),
+            ])
+            .unwrap();
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(inbox.offset(), Some(i64::MAX));
+        inbox.done(i64::MAX).unwrap();
+        // Seen before: the same update is never admitted twice.
+        let again = inbox
+            .accept(vec![
+                json!({"update_id": i64::MAX, "message": {"text": "x"}}),
+            ])
+            .unwrap();
+        assert!(again.is_empty());
+        assert_eq!(inbox.offset(), Some(i64::MAX));
+    }
 
     #[test]
     fn accept_persist_done() {

@@ -34,13 +34,39 @@ pub fn chunk_markdown(text: &str, limit: usize) -> Vec<String> {
             .unwrap_or(rest.len());
         let window = &rest[..byte_budget];
         let floor = (byte_budget / 3).max(prefix);
-        let cut = ["\n\n", "\n", " "]
+        // A cut inside a line must not start the next chunk with what would read as a
+        // fence or a heading there: "see ```x" cut before the backticks would open a
+        // code block the reply never had (found by fuzzing). Paragraph and line cuts
+        // start real lines, so they are always fine.
+        let tail_ok = |i: usize| !starts_block(rest[i..].trim_start_matches([' ', '\n']));
+        let cut = ["\n\n", "\n"]
             .iter()
             .find_map(|sep| window.rfind(sep).filter(|&i| i > floor))
-            .unwrap_or(byte_budget);
+            .or_else(|| {
+                window
+                    .rmatch_indices(' ')
+                    .map(|(i, _)| i)
+                    .take_while(|&i| i > floor)
+                    .find(|&i| tail_ok(i))
+            })
+            .or_else(|| {
+                (floor + 1..=byte_budget)
+                    .rev()
+                    .filter(|&i| rest.is_char_boundary(i))
+                    .find(|&i| tail_ok(i))
+            });
+        // Only a line of nothing but backticks, `#` and spaces for a third of a chunk
+        // leaves no such place: the next chunk then starts with a zero-width space.
+        let (cut, guard) = match cut {
+            Some(c) => (c, false),
+            None => (byte_budget, true),
+        };
         let (head, tail) = rest.split_at(cut);
         let mut head = head.trim_end().to_string();
-        let tail = tail.trim_start_matches([' ', '\n']).to_string();
+        let mut tail = tail.trim_start_matches([' ', '\n']).to_string();
+        if guard {
+            tail.insert(0, '\u{200B}');
+        }
         if let Some(open) = open_fence(&head) {
             head.push_str("\n```");
             reopen = Some(reopen_line(&open));
@@ -50,6 +76,12 @@ pub fn chunk_markdown(text: &str, limit: usize) -> Vec<String> {
     }
     out.retain(|c| !c.trim().is_empty());
     out
+}
+
+/// Whether a line starting with `s` is a fence or a heading for [`markdown_to_html`].
+fn starts_block(s: &str) -> bool {
+    let t = s.trim_start();
+    t.starts_with("```") || t.starts_with('#')
 }
 
 /// The fence line that reopens a block in the next chunk: three backticks and the
@@ -235,6 +267,24 @@ mod tests {
             assert!(c.chars().count() <= 64, "{c:?}");
         }
         assert!(chunks[1].starts_with("```rust\n"), "{:?}", chunks[1]);
+        // A cut inside a line never makes a fence or a heading of the rest.
+        let mid = format!(
+            "{} see ```not a fence and # not a heading {}",
+            "w".repeat(40),
+            "z ".repeat(30)
+        );
+        let chunks = chunk_markdown(&mid, 64);
+        assert!(chunks.len() > 1);
+        for c in &chunks[1..] {
+            assert!(!starts_block(c), "{c:?}");
+        }
+        let run = format!("x {}", "`".repeat(200));
+        for c in chunk_markdown(&run, 64).iter().skip(1) {
+            assert!(
+                c.starts_with('\u{200B}') && c.chars().count() <= 64,
+                "{c:?}"
+            );
+        }
         let fence_only = format!("```{}\n{}", "a".repeat(100), "b ".repeat(100));
         let chunks = chunk_markdown(&fence_only, 64);
         assert!(chunks.iter().all(|c| c.chars().count() <= 64));

@@ -5,6 +5,8 @@
 # A target first replays its whole committed corpus (fuzz/corpus/<target>, the
 # regression inputs), then fuzzes; new interesting inputs are added to the corpus and a
 # crash leaves its input in fuzz/artifacts/<target>/ and fails the script.
+# CLAWDBOT_FUZZ_SEED fixes libFuzzer's random seed (CI sets it, so that a run there
+# repeats what was run here); unset, every run explores anew.
 # Needs cargo-fuzz (installed here from crates.io when missing). libFuzzer's flags need
 # a nightly compiler; RUSTC_BOOTSTRAP=1 lets the machine's one stable toolchain take them.
 set -euo pipefail
@@ -27,7 +29,7 @@ for t in "${targets[@]}"; do
   log="$(mktemp)"
   # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: memory blow-ups fail.
   if ! cargo fuzz run "${flags[@]}" "$t" "fuzz/corpus/$t" -- \
-    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+    -max_total_time="$secs" -seed="${CLAWDBOT_FUZZ_SEED:-0}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
     tail -60 "$log"
     echo "fuzz target $t failed (input in fuzz/artifacts/$t/)" >&2
     rm -f "$log"

@@ -90,8 +90,16 @@ set +e
 cargo test --locked --lib --bins --tests 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 set -e
+# Fuzzing (fuzz/, cargo fuzz): each target replays its committed corpus, then fuzzes
+# for a bounded time. Longer runs: scripts/fuzz.sh SECONDS [TARGET...].
+fuzz_status=0
+if [ "$status" -eq 0 ]; then
+  step "fuzz (each target ${CLAWDBOT_FUZZ_SECS:-30} s)"
+  CLAWDBOT_FUZZ_SEED="${CLAWDBOT_FUZZ_SEED:-1}" scripts/fuzz.sh "${CLAWDBOT_FUZZ_SECS:-30}" || fuzz_status=$?
+fi
 passed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) s += $(i - 1)} END {print s + 0}' "$out")
 failed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^failed;?$/) s += $(i - 1)} END {print s + 0}' "$out")
 echo
 echo "tests: $((passed + ${nix_pass:-0})) passed, $((failed + ${nix_fail:-1})) failed, ${nix_skip:-0} skipped"
-[ "$status" -eq 0 ] && [ "$nix_status" -eq 0 ]
+[ "$fuzz_status" -eq 0 ] || echo "fuzzing failed (see above)" >&2
+[ "$status" -eq 0 ] && [ "$nix_status" -eq 0 ] && [ "$fuzz_status" -eq 0 ]

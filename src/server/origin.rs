@@ -35,10 +35,24 @@ pub fn check(headers: &HeaderMap, peer: IpAddr, allowed: &[String]) -> Result<()
         && let Some(h) = parse(&format!("{}://{host}", o.scheme))
         && h.host == o.host
         && h.port == o.port
+        && !(peer.is_loopback() && !proxied(headers))
     {
         return Ok(());
     }
     Err(origin)
+}
+
+/// DNS rebinding: a page on `evil.example` whose name later resolves to 127.0.0.1 is
+/// "same origin" with the gateway by `Host`, and its browser connects from loopback. A
+/// reverse proxy on the same machine (Caddy, nginx, `tailscale serve`) also connects
+/// from loopback with the public name in `Host`, but it says so with a forwarding
+/// header, which a page's WebSocket cannot set. So a non-loopback same-origin page
+/// reached from loopback without one must be listed in
+/// `gateway.controlUi.allowedOrigins`.
+fn proxied(headers: &HeaderMap) -> bool {
+    ["x-forwarded-for", "forwarded", "x-real-ip"]
+        .iter()
+        .any(|h| headers.contains_key(*h))
 }
 
 struct Origin<'a> {
@@ -149,5 +163,43 @@ mod tests {
         assert!(check(&ui, LAN, &listed).is_ok());
         let other = h(&[("origin", "https://ui.example:444"), ("host", "gw.example")]);
         assert!(check(&other, LAN, &listed).is_err());
+    }
+
+    #[test]
+    fn dns_rebinding_is_refused_a_local_proxy_is_not() {
+        let none: &[String] = &[];
+        // The rebound page: same origin by Host, from the operator's own browser.
+        for (o, host) in [
+            ("http://evil.example:18789", "evil.example:18789"),
+            ("http://EVIL.example:18789", "evil.example:18789"),
+            ("https://rebind.example", "rebind.example:443"),
+        ] {
+            let rebound = h(&[("origin", o), ("host", host)]);
+            assert!(check(&rebound, LO, none).is_err(), "{o}");
+            let v6 = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+            assert!(check(&rebound, v6, none).is_err(), "{o} over ::1");
+        }
+        // A reverse proxy on the same machine says it is one.
+        for fwd in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+            let proxied = h(&[
+                ("origin", "https://gw.example"),
+                ("host", "gw.example"),
+                (fwd, "203.0.113.7"),
+            ]);
+            assert!(check(&proxied, LO, none).is_ok(), "{fwd}");
+        }
+        // Or the operator lists the name.
+        let listed = vec!["http://evil.example:18789".to_string()];
+        let rebound = h(&[
+            ("origin", "http://evil.example:18789"),
+            ("host", "evil.example:18789"),
+        ]);
+        assert!(check(&rebound, LO, &listed).is_ok());
+        // Loopback pages themselves are unaffected.
+        let local = h(&[
+            ("origin", "http://127.0.0.1:18789"),
+            ("host", "127.0.0.1:18789"),
+        ]);
+        assert!(check(&local, LO, none).is_ok());
     }
 }

@@ -51,26 +51,38 @@ pub struct RunOutput {
 pub struct RunError {
     pub message: String,
     pub aborted: bool,
+    /// A write to the state dir failed; see [`RunError::is_storage`]. A flag, not a
+    /// message prefix: a provider's error text must never pass for one.
+    pub storage: bool,
 }
-
-/// How a storage failure's message starts ([`RunError::is_storage`]).
-const STORAGE: &str = "cannot store ";
 
 impl RunError {
     /// A write to the state dir failed (the disk is full, …): nothing is wrong with the
     /// message, so a channel keeps it and tries again instead of answering with an error.
     fn storage(what: impl std::fmt::Display) -> RunError {
-        RunError::failed(format!("{STORAGE}{what}"))
+        RunError {
+            storage: true,
+            ..RunError::failed(format!("cannot store {what}"))
+        }
+    }
+
+    /// The run was stopped (abort, shutdown, a deadline) before it finished.
+    pub fn aborted(message: impl Into<String>) -> RunError {
+        RunError {
+            aborted: true,
+            ..RunError::failed(message)
+        }
     }
 
     pub fn is_storage(&self) -> bool {
-        !self.aborted && self.message.starts_with(STORAGE)
+        !self.aborted && self.storage
     }
 
     fn failed(message: impl Into<String>) -> RunError {
         RunError {
             message: message.into(),
             aborted: false,
+            storage: false,
         }
     }
 }
@@ -125,7 +137,7 @@ pub async fn run_queued(
         };
         tokio::select! {
             r = queued => r,
-            _ = req.cancel.cancelled() => Err(RunError { message: "aborted".into(), aborted: true }),
+            _ = req.cancel.cancelled() => Err(RunError::aborted("aborted")),
         }
     };
     let result = match &out {
@@ -259,7 +271,7 @@ async fn run_locked(
             }
         })
         .await
-        .map_err(|e| RunError { aborted: e.last_reason == FailReason::Aborted, message: e.message })?;
+        .map_err(|e| RunError { aborted: e.last_reason == FailReason::Aborted, message: e.message, storage: false })?;
         usage.input += completion.usage.input;
         usage.output += completion.usage.output;
         used_model = Some(won.clone());
@@ -296,10 +308,7 @@ async fn run_locked(
             history.push(result);
         }
         if req.cancel.is_cancelled() {
-            return Err(RunError {
-                message: "aborted".into(),
-                aborted: true,
-            });
+            return Err(RunError::aborted("aborted"));
         }
         tracing::debug!(target: "agent", "run {} turn {} used tools", req.run_id, turn + 1);
     }
@@ -488,5 +497,15 @@ mod tests {
         assert_eq!(bound_history(&all, 1_000_000).len(), 3);
         // The newest message is always sent, even if it alone exceeds the budget.
         assert_eq!(bound_history(&all, 1).len(), 1);
+    }
+
+    #[test]
+    fn only_a_failed_write_is_a_storage_error() {
+        assert!(RunError::storage("the transcript (No space left on device)").is_storage());
+        // A provider's text that happens to read like one is a plain failure (it used
+        // to be matched by prefix, and such a message would be retried forever).
+        let provider = RunError::failed("cannot store prompts longer than 200k tokens");
+        assert!(!provider.is_storage());
+        assert!(!RunError::aborted("aborted").is_storage());
     }
 }

@@ -154,10 +154,9 @@ pub async fn agent(ctx: &Ctx<'_>, p: Params) -> Result<Answer, RpcError> {
             Ok(r) => r,
             Err(_) => {
                 gw.agents.abort_run(&idem);
-                Err(crate::agent::RunError {
-                    message: format!("timed out after {t}s"),
-                    aborted: true,
-                })
+                Err(crate::agent::RunError::aborted(format!(
+                    "timed out after {t}s"
+                )))
             }
         },
         None => fut.await,

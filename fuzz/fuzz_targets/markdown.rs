@@ -7,7 +7,7 @@
 use clawdbot::channels::telegram::format::{chunk_markdown, markdown_to_html};
 use libfuzzer_sys::fuzz_target;
 
-const TAGS: &[&str] = &["b", "i", "s", "u", "code", "pre", "a"];
+const TAGS: &[&str] = &["b", "i", "s", "u", "code", "pre", "a", "blockquote"];
 
 /// Checks the HTML the way Telegram's parser would reject it.
 fn check_html(html: &str) {

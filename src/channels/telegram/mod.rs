@@ -13,6 +13,7 @@
 pub mod api;
 pub mod decode;
 pub mod format;
+pub mod html;
 mod inbound;
 pub mod inbox;
 

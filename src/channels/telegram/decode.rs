@@ -28,8 +28,12 @@ pub fn envelope(status: u16, body: &[u8]) -> Result<Envelope, String> {
     }
     Ok(Envelope::Err {
         code: v["error_code"].as_i64().unwrap_or(status as i64),
+        // An empty description (found by fuzzing) would make an error line that ends in
+        // a colon and says nothing.
         description: v["description"]
             .as_str()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
             .unwrap_or("no description")
             .to_string(),
         retry_after: v["parameters"]["retry_after"].as_u64(),
@@ -162,6 +166,14 @@ mod tests {
             }
         );
         assert!(envelope(502, b"<html>Bad Gateway</html>").is_err());
+        assert_eq!(
+            envelope(400, br#"{"ok":false,"description":" "}"#).unwrap(),
+            Envelope::Err {
+                code: 400,
+                description: "no description".into(),
+                retry_after: None
+            }
+        );
     }
 
     #[test]

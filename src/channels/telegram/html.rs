@@ -56,11 +56,7 @@ pub fn markdown_to_html(md: &str) -> String {
     for ev in Parser::new_ext(md, opts) {
         match ev {
             Event::Start(tag) => match tag {
-                Tag::Paragraph => {
-                    if lists.is_empty() {
-                        block_gap(&mut out);
-                    }
-                }
+                Tag::Paragraph if lists.is_empty() => block_gap(&mut out),
                 Tag::Heading { .. } => {
                     block_gap(&mut out);
                     out.push_str("<b>");
@@ -120,11 +116,7 @@ pub fn markdown_to_html(md: &str) -> String {
                 _ => {}
             },
             Event::End(tag) => match tag {
-                TagEnd::Paragraph => {
-                    if !lists.is_empty() {
-                        out.push('\n');
-                    }
-                }
+                TagEnd::Paragraph if !lists.is_empty() => out.push('\n'),
                 TagEnd::Heading(_) => out.push_str("</b>"),
                 TagEnd::BlockQuote(_) => {
                     let trimmed = out.trim_end_matches('\n').len();
@@ -139,19 +131,11 @@ pub fn markdown_to_html(md: &str) -> String {
                 TagEnd::List(_) => {
                     lists.pop();
                 }
-                TagEnd::Item => {
-                    if !out.ends_with('\n') {
-                        out.push('\n');
-                    }
-                }
+                TagEnd::Item if !out.ends_with('\n') => out.push('\n'),
                 TagEnd::Emphasis => out.push_str("</i>"),
                 TagEnd::Strong => out.push_str("</b>"),
                 TagEnd::Strikethrough => out.push_str("</s>"),
-                TagEnd::Link | TagEnd::Image => {
-                    if links.pop() == Some(true) {
-                        out.push_str("</a>");
-                    }
-                }
+                TagEnd::Link | TagEnd::Image if links.pop() == Some(true) => out.push_str("</a>"),
                 _ => {}
             },
             Event::Text(t) => out.push_str(&escape(&t)),

@@ -458,6 +458,9 @@ fn load_rows() {
             },
         );
         let l = pct(o.lat.clone());
+        if std::env::var_os("BENCH_CALLGRIND").is_some() {
+            println!("(callgrind: {} calls in the counted phase)", l.n);
+        }
         let label = match mode {
             Mode::Closed => "closed loop".to_string(),
             Mode::Open { hz } => format!("open loop, {:.0} calls/s offered", hz * n as f64),

@@ -363,6 +363,12 @@ fn main() {
         Attack::AgentWait,
         Attack::EvilOrigin,
     ] {
+        // `BENCH_ATTACKS=AgentWait,Silent` runs only those.
+        if std::env::var("BENCH_ATTACKS")
+            .is_ok_and(|v| !v.split(',').any(|x| x == format!("{a:?}")))
+        {
+            continue;
+        }
         let gw = Gw::spawn(None);
         gw.wait_ready();
         let port = gw.port;

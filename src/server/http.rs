@@ -60,10 +60,12 @@ async fn entry(
                 let token = gw.tasks.token();
                 let gw2 = gw.clone();
                 // Per-socket buffers sized for small JSON frames (tungstenite's 128 KiB
-                // defaults cost ~256 KiB per idle client); large frames still work.
+                // defaults cost ~256 KiB per idle client); large frames still work
+                // (tungstenite reserves a frame's announced length). Small, because
+                // tungstenite zero-fills the buffer's whole capacity before every read.
                 ws.max_message_size(crate::protocol::MAX_PAYLOAD)
                     .max_frame_size(crate::protocol::MAX_PAYLOAD)
-                    .read_buffer_size(8 * 1024)
+                    .read_buffer_size(2 * 1024)
                     .write_buffer_size(0)
                     .on_upgrade(move |socket| async move {
                         super::conn::handle(gw2, socket, peer, headers, slot).await;

@@ -54,6 +54,11 @@ pub async fn respond(ctx: &Ctx<'_>, method: &str, params: Option<Value>) -> Stri
             },
         };
     }
+    if method == "health"
+        && let Some(frame) = system::health_frame_from_cache(ctx, params.as_ref())
+    {
+        return frame;
+    }
     match dispatch(ctx, method, params).await {
         Ok(v) => res_ok(ctx.req_id, v),
         Err(e) => res_err(ctx.req_id, &e),

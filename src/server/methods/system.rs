@@ -6,6 +6,28 @@ use super::{Ctx, Params};
 use crate::config::model::parse_duration_ms;
 use crate::protocol::RpcError;
 
+/// The whole `res` frame of a `health` call without params, when the cache can answer:
+/// the summary's JSON text is spliced in (same bytes as serialising the tree).
+pub fn health_frame_from_cache(ctx: &Ctx<'_>, params: Option<&Value>) -> Option<String> {
+    match params {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) if m.is_empty() => {}
+        _ => return None,
+    }
+    let (json, age) = ctx.gw.health.current_json()?;
+    if age > crate::server::health::FRESH_FOR {
+        crate::server::refresh_health(ctx.gw, false);
+    }
+    let id = Value::from(ctx.req_id).to_string();
+    let mut f = String::with_capacity(json.len() + id.len() + 40);
+    f.push_str(r#"{"type":"res","id":"#);
+    f.push_str(&id);
+    f.push_str(r#","ok":true,"payload":"#);
+    f.push_str(&json);
+    f.push('}');
+    Some(f)
+}
+
 pub async fn health(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.only(&["probe"])?;
     let probe = p.bool("probe")?.unwrap_or(false);

@@ -94,4 +94,10 @@ passed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) 
 failed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^failed;?$/) s += $(i - 1)} END {print s + 0}' "$out")
 echo
 echo "tests: $((passed + ${nix_pass:-0})) passed, $((failed + ${nix_fail:-1})) failed, ${nix_skip:-0} skipped"
-[ "$status" -eq 0 ] && [ "$nix_status" -eq 0 ]
+{ [ "$status" -eq 0 ] && [ "$nix_status" -eq 0 ]; } || exit 1
+
+step "soak (60 s against the release binary, see BENCHMARKS.md)"
+# Builds the release profile (LTO fat: several minutes on 2 cores the first time), then
+# fails the script unless every Telegram message was answered exactly once, no client
+# call failed and the gateway's open fds came back near their baseline.
+cargo bench --locked --bench soak -- --duration 60s

@@ -90,16 +90,32 @@ set +e
 cargo test --locked --lib --bins --tests 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 set -e
-# Fuzzing (fuzz/, cargo fuzz): each target replays its committed corpus, then fuzzes
-# for a bounded time. Longer runs: scripts/fuzz.sh SECONDS [TARGET...].
-fuzz_status=0
+# Then, when the tests passed: fuzzing and the soak, each counted as one test below.
+extra_pass=0
+extra_fail=0
 if [ "$status" -eq 0 ]; then
+  # Fuzzing (fuzz/, cargo fuzz): each target replays its committed corpus, then fuzzes
+  # for a bounded time. Longer runs: scripts/fuzz.sh SECONDS [TARGET...].
   step "fuzz (each target ${CLAWDBOT_FUZZ_SECS:-30} s)"
-  CLAWDBOT_FUZZ_SEED="${CLAWDBOT_FUZZ_SEED:-1}" scripts/fuzz.sh "${CLAWDBOT_FUZZ_SECS:-30}" || fuzz_status=$?
+  if CLAWDBOT_FUZZ_SEED="${CLAWDBOT_FUZZ_SEED:-1}" scripts/fuzz.sh "${CLAWDBOT_FUZZ_SECS:-30}"; then
+    extra_pass=$((extra_pass + 1))
+  else
+    extra_fail=$((extra_fail + 1))
+    echo "fuzzing failed (see above)" >&2
+  fi
+  step "soak (60 s against the release binary, see BENCHMARKS.md)"
+  # Builds the release profile (LTO fat: several minutes on 2 cores the first time), then
+  # fails unless every Telegram message was answered exactly once, no client call failed
+  # and the gateway's open fds came back near their baseline.
+  if cargo bench --locked --bench soak -- --duration 60s; then
+    extra_pass=$((extra_pass + 1))
+  else
+    extra_fail=$((extra_fail + 1))
+    echo "the soak failed (see above)" >&2
+  fi
 fi
 passed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) s += $(i - 1)} END {print s + 0}' "$out")
 failed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^failed;?$/) s += $(i - 1)} END {print s + 0}' "$out")
 echo
-echo "tests: $((passed + ${nix_pass:-0})) passed, $((failed + ${nix_fail:-1})) failed, ${nix_skip:-0} skipped"
-[ "$fuzz_status" -eq 0 ] || echo "fuzzing failed (see above)" >&2
-[ "$status" -eq 0 ] && [ "$nix_status" -eq 0 ] && [ "$fuzz_status" -eq 0 ]
+echo "tests: $((passed + extra_pass + ${nix_pass:-0})) passed, $((failed + extra_fail + ${nix_fail:-1})) failed, ${nix_skip:-0} skipped"
+[ "$status" -eq 0 ] && [ "$nix_status" -eq 0 ] && [ "$extra_fail" -eq 0 ]

@@ -55,7 +55,92 @@ pub struct TgState {
     pub polls: Mutex<Vec<Option<i64>>>,
     /// Reject HTML sends with a parse error (to test the plain-text retry).
     pub reject_html: Mutex<bool>,
+    /// Random faults on getUpdates and sendMessage (soak runs); none by default.
+    pub faults: Mutex<TgFaults>,
+    /// How many faults of each kind were injected, e.g. `"sendMessage 502"`.
+    pub injected: Mutex<std::collections::BTreeMap<String, u64>>,
     changed: Notify,
+}
+
+/// Odds, in per mille of calls, of each fault on one Bot API method.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FaultOdds {
+    /// Answer 200 and reset the connection halfway through the body (the request is
+    /// not acted on: a dropped sendMessage records nothing).
+    pub drop: u32,
+    /// 409 Conflict, as Telegram answers getUpdates while another poller is active.
+    pub conflict: u32,
+    /// 502 Bad Gateway with an HTML body (what Telegram's front end serves).
+    pub bad_gateway: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TgFaults {
+    pub get_updates: FaultOdds,
+    pub send_message: FaultOdds,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Drop,
+    Conflict,
+    BadGateway,
+}
+
+impl FaultOdds {
+    fn roll(&self) -> Option<Fault> {
+        let r = rand::random::<u32>() % 1000;
+        if r < self.drop {
+            Some(Fault::Drop)
+        } else if r < self.drop + self.conflict {
+            Some(Fault::Conflict)
+        } else if r < self.drop + self.conflict + self.bad_gateway {
+            Some(Fault::BadGateway)
+        } else {
+            None
+        }
+    }
+}
+
+/// Counts the fault and builds its response.
+fn inject(s: &TgState, method: &str, fault: Fault) -> Response {
+    let name = match fault {
+        Fault::Drop => "drop",
+        Fault::Conflict => "409",
+        Fault::BadGateway => "502",
+    };
+    *s.injected
+        .lock()
+        .unwrap()
+        .entry(format!("{method} {name}"))
+        .or_default() += 1;
+    match fault {
+        Fault::Drop => {
+            let items = futures_util::stream::iter([
+                Ok(bytes::Bytes::from_static(b"{\"ok\":tr")),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "fake drop",
+                )),
+            ]);
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from_stream(items))
+                .unwrap()
+        }
+        Fault::Conflict => (
+            StatusCode::CONFLICT,
+            axum::Json(json!({"ok": false, "error_code": 409, "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"})),
+        )
+            .into_response(),
+        Fault::BadGateway => Response::builder()
+            .status(StatusCode::BAD_GATEWAY)
+            .header("content-type", "text/html")
+            .body(Body::from(
+                "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n",
+            ))
+            .unwrap(),
+    }
 }
 
 #[derive(Clone)]
@@ -118,6 +203,35 @@ impl FakeTelegram {
         self.state.sent.lock().unwrap().clone()
     }
 
+    /// Turns on random faults (see `TgFaults`).
+    pub fn set_faults(&self, f: TgFaults) {
+        *self.state.faults.lock().unwrap() = f;
+    }
+
+    pub fn injected(&self) -> std::collections::BTreeMap<String, u64> {
+        self.state.injected.lock().unwrap().clone()
+    }
+
+    /// Waits (up to `max`) for sends and removes them (and the typing actions) from the
+    /// record: a long run keeps its own tally instead of ever-growing lists. Empty when
+    /// nothing came.
+    pub async fn take_sent(&self, max: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + max;
+        loop {
+            let notified = self.state.changed.notified();
+            {
+                let mut sent = self.state.sent.lock().unwrap();
+                if !sent.is_empty() {
+                    self.state.actions.lock().unwrap().clear();
+                    return std::mem::take(&mut *sent);
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return vec![];
+            }
+        }
+    }
+
     /// Waits until at least `n` messages were sent; returns all of them.
     pub async fn wait_sent(&self, n: usize) -> Vec<Value> {
         let s = self.state.clone();
@@ -163,6 +277,10 @@ async fn tg_method(
             let offset = body["offset"].as_i64();
             s.polls.lock().unwrap().push(offset);
             s.changed.notify_waiters();
+            let odds = s.faults.lock().unwrap().get_updates;
+            if let Some(f) = odds.roll() {
+                return inject(&s, "getUpdates", f);
+            }
             let fail = {
                 let mut f = s.fail_polls.lock().unwrap();
                 (!f.is_empty()).then(|| f.remove(0))
@@ -194,6 +312,10 @@ async fn tg_method(
             }
         }
         "sendMessage" => {
+            let odds = s.faults.lock().unwrap().send_message;
+            if let Some(f) = odds.roll() {
+                return inject(&s, "sendMessage", f);
+            }
             if body["parse_mode"] == "HTML" && *s.reject_html.lock().unwrap() {
                 return (
                     StatusCode::BAD_REQUEST,
@@ -242,6 +364,10 @@ pub enum Reply {
 pub struct ModelState {
     script: Mutex<VecDeque<Reply>>,
     fallback: Mutex<Option<Reply>>,
+    /// Weighted random choice once the script is used up (before `fallback`).
+    mix: Mutex<Vec<(u32, Reply)>>,
+    /// How often each kind of reply was served from the mix (`"text"`, `"hang"` …).
+    pub served: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     pub requests: Mutex<Vec<Value>>,
     changed: Notify,
 }
@@ -291,6 +417,21 @@ impl FakeModel {
         self.state.requests.lock().unwrap().clone()
     }
 
+    /// Once the script is used up, picks each reply at random with these weights.
+    pub fn mix(&self, choices: Vec<(u32, Reply)>) {
+        *self.state.mix.lock().unwrap() = choices;
+    }
+
+    pub fn served(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.state.served.lock().unwrap().clone()
+    }
+
+    /// The number of requests so far, forgetting their bodies (a long run would
+    /// otherwise keep every transcript it was sent).
+    pub fn take_request_count(&self) -> usize {
+        std::mem::take(&mut *self.state.requests.lock().unwrap()).len()
+    }
+
     pub async fn wait_requests(&self, n: usize) -> Vec<Value> {
         let s = self.state.clone();
         wait_until(&self.state.changed, || {
@@ -332,12 +473,36 @@ fn next_reply(s: &ModelState, body: Value) -> Reply {
     s.changed.notify_waiters();
     let scripted = s.script.lock().unwrap().pop_front();
     match scripted
+        .or_else(|| pick(s))
         .or_else(|| s.fallback.lock().unwrap().clone())
         .unwrap_or(Reply::Text("(no script)".into()))
     {
         Reply::Echo => Reply::Text(echo),
         r => r,
     }
+}
+
+fn pick(s: &ModelState) -> Option<Reply> {
+    let mix = s.mix.lock().unwrap();
+    let total: u32 = mix.iter().map(|(w, _)| w).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut r = rand::random::<u32>() % total;
+    let (_, reply) = mix.iter().find(|(w, _)| {
+        let hit = r < *w;
+        r = r.saturating_sub(*w);
+        hit
+    })?;
+    let kind = match reply {
+        Reply::Text(_) => "text",
+        Reply::Tool { .. } => "tool",
+        Reply::Status(_) => "status",
+        Reply::Hang => "hang",
+        Reply::Echo => "echo",
+    };
+    *s.served.lock().unwrap().entry(kind).or_default() += 1;
+    Some(reply.clone())
 }
 
 fn sse(events: Vec<String>, hang: bool) -> Response {

@@ -73,6 +73,23 @@ async fn a_conflict_is_reported_then_polling_recovers() {
 }
 
 #[tokio::test]
+async fn a_429_without_retry_after_is_retried_not_dropped() {
+    let w = World::new().await;
+    w.tg.state.fail_sends.lock().unwrap().extend([429, 429]);
+    w.anthropic.always(Reply::Text("eventually".into()));
+    let mut gw = w
+        .gateway(json!({"dmPolicy": "open", "allowFrom": ["*"]}), json!({}))
+        .await;
+    w.tg.dm(4, "hello?");
+    let sent = w.tg.wait_sent(1).await;
+    assert_eq!(sent[0]["text"], "eventually");
+    assert!(w.tg.state.fail_sends.lock().unwrap().is_empty());
+    // Answered from the transcript: the model was asked once.
+    assert_eq!(w.anthropic.requests().len(), 1);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn html_telegram_rejects_is_sent_again_as_plain_text_and_typing_is_shown() {
     let w = World::new().await;
     *w.tg.state.reject_html.lock().unwrap() = true;

@@ -53,6 +53,8 @@ pub struct TgState {
     /// Answer the next getUpdates calls with this status (409 conflict, 502 …).
     pub fail_polls: Mutex<Vec<u16>>,
     pub polls: Mutex<Vec<Option<i64>>>,
+    /// Answer the next sendMessage calls with this status and no `retry_after`.
+    pub fail_sends: Mutex<Vec<u16>>,
     /// Reject HTML sends with a parse error (to test the plain-text retry).
     pub reject_html: Mutex<bool>,
     /// Random faults on getUpdates and sendMessage (soak runs); none by default.
@@ -315,6 +317,17 @@ async fn tg_method(
             let odds = s.faults.lock().unwrap().send_message;
             if let Some(f) = odds.roll() {
                 return inject(&s, "sendMessage", f);
+            }
+            let fail = {
+                let mut f = s.fail_sends.lock().unwrap();
+                (!f.is_empty()).then(|| f.remove(0))
+            };
+            if let Some(code) = fail {
+                return (
+                    StatusCode::from_u16(code).unwrap(),
+                    axum::Json(json!({"ok": false, "error_code": code, "description": "Too Many Requests"})),
+                )
+                    .into_response();
             }
             if body["parse_mode"] == "HTML" && *s.reject_html.lock().unwrap() {
                 return (

@@ -367,7 +367,9 @@ async fn send(out: &Outbound<'_>, body: Value) -> Result<i64, Sent> {
                 out.gw
                     .channels
                     .update("telegram", id, |s| s.last_error = Some(e.to_string()));
-                let transient = e.code().is_none_or(|c| c >= 500);
+                // 429 without `retry_after` is still rate limiting: worth a retry, not a
+                // reply dropped for good.
+                let transient = e.code().is_none_or(|c| c >= 500 || c == 429);
                 return Err(if transient {
                     Sent::Transient(e.to_string())
                 } else {

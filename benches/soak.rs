@@ -160,7 +160,9 @@ async fn main() {
         duration.as_secs(),
         interval.as_secs()
     );
-    let baseline = sample(pid, Duration::ZERO);
+    let url = format!("ws://127.0.0.1:{port}");
+    let mut baseline = sample(pid, Duration::ZERO);
+    baseline.tasks = load::gateway_tasks(&url).await.unwrap_or(0);
     tg.set_faults(TgFaults {
         get_updates: FaultOdds {
             drop: 20,
@@ -176,7 +178,6 @@ async fn main() {
         },
     });
 
-    let url = format!("ws://127.0.0.1:{port}");
     let t0 = Instant::now();
     let end = t0 + duration;
     let mut tasks = vec![];
@@ -211,7 +212,8 @@ async fn main() {
             break;
         }
         if wake >= next {
-            let s = sample(pid, t0.elapsed());
+            let mut s = sample(pid, t0.elapsed());
+            s.tasks = load::gateway_tasks(&url).await.unwrap_or(0);
             report::row(&s, &shared);
             samples.push(s);
             next += interval;
@@ -232,6 +234,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(250)).await;
         last = sample(pid, t0.elapsed());
     }
+    last.tasks = load::gateway_tasks(&url).await.unwrap_or(0);
     died |= gw.0.try_wait().ok().flatten().is_some();
     shared
         .model_requests

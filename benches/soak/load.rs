@@ -119,6 +119,19 @@ async fn call(ws: &mut Ws, id: &str, method: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The gateway's tracked task count (`status.tasks`), over a connection of its own.
+pub async fn gateway_tasks(url: &str) -> Option<u64> {
+    let mut ws = connect(url).await.ok()?;
+    ws.send(Message::text(
+        json!({"type": "req", "id": "tasks", "method": "status"}).to_string(),
+    ))
+    .await
+    .ok()?;
+    let v = response(&mut ws, "tasks").await.ok()?;
+    let _ = ws.close(None).await;
+    v["payload"]["tasks"].as_u64()
+}
+
 /// A client that stays connected, reads every event broadcast to it, and makes a
 /// `health` call every ~10 s.
 pub async fn held(url: String, s: std::sync::Arc<Shared>, i: usize) {

@@ -13,6 +13,9 @@ pub struct Sample {
     pub rss_kb: u64,
     pub fds: usize,
     pub threads: u64,
+    /// `status.tasks`: the tasks the gateway tracks (connections, runs, workers),
+    /// counted over one extra connection of the sampler's own.
+    pub tasks: u64,
 }
 
 fn status_field(pid: u32, field: &str) -> u64 {
@@ -33,23 +36,29 @@ pub fn sample(pid: u32, at: Duration) -> Sample {
             .map(|d| d.count())
             .unwrap_or(0),
         threads: status_field(pid, "Threads:"),
+        tasks: 0,
     }
 }
 
+/// Tasks that may still be winding down after the drain (chat workers idle, a
+/// connection closing); a leak grows past it with the load.
+const TASK_MARGIN: u64 = 16;
+
 pub fn header() {
     println!(
-        "| t (s) | RSS (KB) | fds | threads | held up | connects | calls | messages | replies | timeouts | errors |"
+        "| t (s) | RSS (KB) | fds | threads | tasks | held up | connects | calls | messages | replies | timeouts | errors |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 }
 
 pub fn row(s: &Sample, sh: &Shared) {
     println!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         s.at.as_secs(),
         s.rss_kb,
         s.fds,
         s.threads,
+        s.tasks,
         sh.held_up.load(Relaxed),
         sh.connects.load(Relaxed),
         sh.calls.load(Relaxed),
@@ -73,7 +82,7 @@ fn slope_per_hour(points: &[(f64, f64)]) -> f64 {
     if sxx == 0.0 { 0.0 } else { sxy / sxx }
 }
 
-fn slopes(samples: &[Sample]) -> (f64, f64, f64) {
+fn slopes(samples: &[Sample]) -> (f64, f64, f64, f64) {
     let h = |s: &Sample| s.at.as_secs_f64() / 3600.0;
     let of = |f: &dyn Fn(&Sample) -> f64| {
         slope_per_hour(&samples.iter().map(|s| (h(s), f(s))).collect::<Vec<_>>())
@@ -82,6 +91,7 @@ fn slopes(samples: &[Sample]) -> (f64, f64, f64) {
         of(&|s| s.rss_kb as f64),
         of(&|s| s.fds as f64),
         of(&|s| s.threads as f64),
+        of(&|s| s.tasks as f64),
     )
 }
 
@@ -102,18 +112,17 @@ pub fn summary(f: Final) -> bool {
     let s = f.shared;
     // Under load (the baseline sample is before it), and once warmed up (second half).
     let loaded = &f.samples[1.min(f.samples.len() - 1)..];
-    let (r, d, t) = slopes(loaded);
+    let (r, d, t, k) = slopes(loaded);
     println!(
-        "slopes under load ({} samples): RSS {r:+.0} KB/h, fds {d:+.1}/h, threads {t:+.1}/h",
+        "slopes under load ({} samples): RSS {r:+.0} KB/h, fds {d:+.1}/h, threads {t:+.1}/h, tasks {k:+.1}/h",
         loaded.len()
     );
     let half = &loaded[loaded.len() / 2..];
-    let (r2, d2, t2) = slopes(half);
+    let (r2, d2, t2, k2) = slopes(half);
     println!(
-        "slopes, second half ({} samples): RSS {r2:+.0} KB/h, fds {d2:+.1}/h, threads {t2:+.1}/h",
+        "slopes, second half ({} samples): RSS {r2:+.0} KB/h, fds {d2:+.1}/h, threads {t2:+.1}/h, tasks {k2:+.1}/h",
         half.len()
     );
-    println!("(no tokio task count: the gateway does not expose one; threads shown instead)");
     let (unanswered, dups) = s.unanswered_and_duplicates();
     let faults: u64 = f.injected.values().sum();
     println!(
@@ -166,15 +175,24 @@ pub fn summary(f: Final) -> bool {
             f.last.fds, f.fd_limit
         ));
     }
+    // The sampler's own connection is one task in both counts.
+    let task_limit = f.samples[0].tasks + TASK_MARGIN;
+    if f.last.tasks > task_limit {
+        why.push(format!(
+            "{} gateway tasks after the clients left (baseline + margin {task_limit})",
+            f.last.tasks
+        ));
+    }
     if s.answered.load(Relaxed) == 0 {
         why.push("no chat message was answered by the model".to_string());
     }
     if why.is_empty() {
         println!(
-            "verdict: PASS — {} messages each answered exactly once, {} client connects without an error, fds {} after the clients left (limit {}), {} faults injected",
+            "verdict: PASS — {} messages each answered exactly once, {} client connects without an error, fds {} and tasks {} after the clients left (limits {}, {task_limit}), {} faults injected",
             s.messages.load(Relaxed),
             s.connects.load(Relaxed),
             f.last.fds,
+            f.last.tasks,
             f.fd_limit,
             faults
         );

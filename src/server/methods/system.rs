@@ -96,6 +96,9 @@ pub fn status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let bind = gw.bind.get().cloned();
     Ok(json!({
         "connections": gw.limits.snapshot(),
+        // Tasks the gateway tracks (connections, runs, channel workers): the soak samples
+        // it to tell a task leak from memory growth.
+        "tasks": gw.tasks.len(),
         "authThrottle": gw.throttle.snapshot(),
         "heartbeat": {
             "defaultAgentId": default_id,

@@ -229,6 +229,11 @@ mod tests {
         );
         let e = load_with(fifo.to_str().unwrap());
         assert!(e.contains("not a regular file"), "{e}");
+        // Another spelling of the same file: a symlink to the device.
+        let link = dir.path().join("zero.json5");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let e = load_with(link.to_str().unwrap());
+        assert!(e.contains("not a regular file"), "{e}");
         let big = dir.path().join("big.json5");
         std::fs::write(&big, vec![b' '; MAX_FILE_BYTES as usize + 1]).unwrap();
         let e = load_with(big.to_str().unwrap());

@@ -215,13 +215,7 @@ impl Decoder {
             match b {
                 Block::Text(text) if !text.is_empty() => out.content.push(Content::Text { text }),
                 Block::Tool { id, name, json } => {
-                    let arguments = if json.trim().is_empty() {
-                        json!({})
-                    } else {
-                        serde_json::from_str(&json).map_err(|e| {
-                            LlmError::new(FailReason::Format, format!("bad tool input JSON: {e}"))
-                        })?
-                    };
+                    let arguments = super::tool_arguments(&json, "input")?;
                     out.content.push(Content::ToolCall {
                         id,
                         name,

@@ -317,6 +317,16 @@ pub fn http_client() -> reqwest::Client {
 }
 
 /// The error for a provider without a key, naming every place one can come from.
+/// A tool call's streamed JSON (`{}` when the model sent none). `field` is what the
+/// provider calls it (Anthropic `input`, OpenAI `arguments`), for the error.
+pub(crate) fn tool_arguments(raw: &str, field: &str) -> Result<Value, LlmError> {
+    if raw.trim().is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_str(raw)
+        .map_err(|e| LlmError::new(FailReason::Format, format!("bad tool {field} JSON: {e}")))
+}
+
 pub(crate) fn missing_key(provider: &str) -> LlmError {
     LlmError::new(
         FailReason::Auth,

@@ -187,13 +187,7 @@ impl Decoder {
             out.content.push(Content::Text { text: self.text });
         }
         for (i, (id, name, args)) in self.calls.into_iter().enumerate() {
-            let arguments = if args.trim().is_empty() {
-                json!({})
-            } else {
-                serde_json::from_str(&args).map_err(|e| {
-                    LlmError::new(FailReason::Format, format!("bad tool arguments JSON: {e}"))
-                })?
-            };
+            let arguments = super::tool_arguments(&args, "arguments")?;
             let id = if id.is_empty() {
                 format!("call_{i}")
             } else {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod device;
+pub mod events;
 pub mod fsutil;
 pub mod llm;
 pub mod lock;

@@ -109,10 +109,14 @@ async fn send_delivers_to_a_telegram_chat_once_per_idempotency_key() {
         &mut ws,
         "s3",
         "send",
-        json!({"to": "x", "message": "m", "channel": "discord", "idempotencyKey": "s-2"}),
+        json!({"to": "x", "message": "m", "channel": "signal", "idempotencyKey": "s-2"}),
     )
     .await;
-    assert_eq!(bad["error"]["message"], "unsupported channel: discord");
+    let msg = bad["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.starts_with("unsupported channel: signal (this gateway sends to: telegram"),
+        "{bad}"
+    );
     gw.shutdown().await;
 }
 

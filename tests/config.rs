@@ -351,7 +351,7 @@ async fn config_rpc_redacts_and_checks_the_base_hash() {
     )
     .await;
     assert_eq!(r["ok"], true, "{r}");
-    let on_disk = std::fs::read_to_string(&gw.gw.paths.config_path).unwrap();
+    let on_disk = std::fs::read_to_string(&gw.gw.host.paths.config_path).unwrap();
     assert!(
         on_disk.contains("inline-secret") && on_disk.contains("4321"),
         "{on_disk}"
@@ -383,7 +383,7 @@ async fn config_rpc_in_nix_mode_names_the_option() {
         ..Setup::default()
     })
     .await;
-    let before = std::fs::read_to_string(&gw.gw.paths.config_path).unwrap();
+    let before = std::fs::read_to_string(&gw.gw.host.paths.config_path).unwrap();
     let mut ws = operator(&gw.url).await;
     let hash = call(&mut ws, "g", "config.get", json!({})).await["payload"]["hash"]
         .as_str()
@@ -403,7 +403,7 @@ async fn config_rpc_in_nix_mode_names_the_option() {
         assert_eq!(r["error"]["details"]["nixMode"], true);
     }
     assert_eq!(
-        std::fs::read_to_string(&gw.gw.paths.config_path).unwrap(),
+        std::fs::read_to_string(&gw.gw.host.paths.config_path).unwrap(),
         before
     );
 }

@@ -41,13 +41,13 @@ async fn health_calls_do_not_fan_out_to_every_client() {
     let mut caller = operator(&gw.url).await;
     // Settle the refreshes the connects started (a probe rebuilds synchronously).
     call(&mut caller, "p0", "health", json!({"probe": true})).await;
-    let before = gw.gw.bus.seq();
+    let before = gw.gw.host.bus.seq();
     for i in 0..50 {
         let r = call(&mut caller, &format!("h{i}"), "health", json!({})).await;
         assert_eq!(r["payload"]["ok"], true);
     }
     call(&mut caller, "p1", "health", json!({"probe": true})).await;
-    let broadcasts = gw.gw.bus.seq() - before;
+    let broadcasts = gw.gw.host.bus.seq() - before;
     assert!(
         broadcasts <= 1,
         "{broadcasts} broadcasts for 50 health calls"
@@ -177,6 +177,7 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
     // Far more than the socket buffers and the event queue hold, while the client reads nothing.
     for i in 0..4000 {
         gw.gw
+            .host
             .bus
             .send("heartbeat", json!({"i": i, "pad": blob}), None, false);
         if i % 256 == 0 {

@@ -18,6 +18,7 @@ async fn a_rejected_bot_token_stops_the_account_with_a_clear_status() {
     let st = gw
         .gw
         .channels
+        .status
         .wait_for("telegram", "default", Duration::from_secs(20), |s| {
             !s.running && s.last_error.is_some()
         })
@@ -55,6 +56,7 @@ async fn a_conflict_is_reported_then_polling_recovers() {
     let st = gw
         .gw
         .channels
+        .status
         .wait_for("telegram", "default", Duration::from_secs(20), |s| {
             s.last_error.is_some()
         })
@@ -67,7 +69,7 @@ async fn a_conflict_is_reported_then_polling_recovers() {
     w.tg.dm(3, "are you there?");
     let sent = w.tg.wait_sent(1).await;
     assert_eq!(sent[0]["text"], "still here");
-    let st = gw.gw.channels.get("telegram", "default").unwrap();
+    let st = gw.gw.channels.status.get("telegram", "default").unwrap();
     assert!(st.connected && st.last_error.is_none(), "{st:?}");
     gw.shutdown().await;
 }
@@ -163,7 +165,7 @@ async fn a_reloaded_allowlist_applies_without_a_restart() {
         json!({"dmPolicy": "allowlist", "allowFrom": [1, 2]}),
         json!({}),
     );
-    std::fs::write(&gw.gw.paths.config_path, cfg).unwrap();
+    std::fs::write(&gw.gw.host.paths.config_path, cfg).unwrap();
     gw.gw.reload_config("test").unwrap();
     w.tg.dm(2, "am I in now?");
     let sent = w.tg.wait_sent(1).await;

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use clawdbot::channels::telegram::decode::{self, Envelope};
-use clawdbot::channels::telegram::inbox::Inbox;
+use clawdbot::channels::access::allows;
+use clawdbot::channels::telegram::{self, KIND};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -63,9 +64,9 @@ fuzz_target!(|data: &[u8]| {
             if m.from["id"].as_i64().is_none()
                 && m.from["username"].as_str().is_none_or(str::is_empty)
             {
-                assert!(!decode::allowed(strict, m.from), "{:?}", m.from);
+                assert!(!allows(&KIND, strict, &m.sender()), "{:?}", m.from);
             }
-            let _ = decode::allowed(&allow, m.from);
+            let _ = allows(&KIND, &allow, &m.sender());
         }
     }
     // The inbox as a crash may have left it.
@@ -83,12 +84,12 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let Ok(inbox) = Inbox::open(state(), "fz") else {
+    let Ok(inbox) = telegram::open_inbox(state(), "fz") else {
         return;
     };
     let before = inbox.offset();
     let pending: Vec<Value> = inbox.pending();
-    if let Ok(fresh) = inbox.accept(updates) {
+    if let Ok(fresh) = telegram::accept(&inbox, state(), "fz", updates) {
         // The offset never moves backwards, and everything fresh is pending.
         assert!(inbox.offset() >= before);
         assert!(inbox.pending().len() >= pending.len());

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::server::events::Bus;
+use crate::events::Bus;
 use crate::util::now_ms;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

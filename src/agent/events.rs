@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::server::events::Bus;
+use crate::events::Bus;
 use crate::util::now_ms;
 
 const DELTA_INTERVAL: Duration = Duration::from_millis(150);

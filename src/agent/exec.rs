@@ -21,7 +21,7 @@ pub use policy::{Plan, Policy, Verdict};
 pub const OUTPUT_CAP: usize = 64 * 1024;
 
 pub struct ExecCtx<'a> {
-    pub gw: &'a crate::server::state::Gateway,
+    pub host: &'a crate::agent::Host,
     pub workspace: &'a Path,
     pub agent_id: &'a str,
     pub session_key: &'a str,
@@ -37,8 +37,8 @@ pub async fn run(ctx: &ExecCtx<'_>, args: &Value) -> (String, bool) {
     else {
         return ("exec needs a non-empty \"command\"".into(), true);
     };
-    let rt = ctx.gw.runtime();
-    let policy = Policy::from_model(&rt.loaded.config);
+    let rt = ctx.host.config();
+    let policy = Policy::from_model(&rt.config);
     if policy.security == "deny" {
         return (
             "exec refused: exec is disabled on this gateway (tools.exec.security=\"deny\")".into(),
@@ -61,15 +61,15 @@ pub async fn run(ctx: &ExecCtx<'_>, args: &Value) -> (String, bool) {
                 .ok()
                 .and_then(|a| a.into_iter().next())
                 .unwrap_or_default();
-            return (crate::nix::missing_program(&name, &ctx.gw.nix), true);
+            return (crate::nix::missing_program(&name, &ctx.host.nix), true);
         }
     };
     if policy.security == "full"
         && let Some(name) = policy::missing_shell_program(command, &path_var)
     {
-        return (crate::nix::missing_program(&name, &ctx.gw.nix), true);
+        return (crate::nix::missing_program(&name, &ctx.host.nix), true);
     }
-    let remembered = approvals::load_allowlist(&ctx.gw.paths.state_dir);
+    let remembered = approvals::load_allowlist(&ctx.host.paths.state_dir);
     match policy::judge(&policy, &plan, &remembered) {
         Verdict::Run => {}
         Verdict::Refuse(why) => return (format!("exec refused: {why}"), true),
@@ -88,10 +88,10 @@ pub async fn run(ctx: &ExecCtx<'_>, args: &Value) -> (String, bool) {
                 "ask": policy.ask,
             });
             let (id, decision) = ctx
-                .gw
+                .host
                 .agents
                 .approvals
-                .request(&ctx.gw.bus, request, policy.approval_timeout, ctx.cancel)
+                .request(&ctx.host.bus, request, policy.approval_timeout, ctx.cancel)
                 .await;
             match decision {
                 Decision::Deny => {
@@ -103,7 +103,8 @@ pub async fn run(ctx: &ExecCtx<'_>, args: &Value) -> (String, bool) {
                     );
                 }
                 Decision::AllowAlways => {
-                    if let Err(e) = approvals::remember(&ctx.gw.paths.state_dir, &plan.approved()) {
+                    if let Err(e) = approvals::remember(&ctx.host.paths.state_dir, &plan.approved())
+                    {
                         tracing::warn!(target: "exec", "cannot remember approval for {}: {e}", plan.program.display());
                     }
                 }
@@ -118,11 +119,11 @@ pub async fn run(ctx: &ExecCtx<'_>, args: &Value) -> (String, bool) {
         .unwrap_or(policy.timeout)
         .min(policy.timeout.max(Duration::from_secs(1)));
     let mut sandbox =
-        match crate::sandbox::for_run(&rt.loaded.config, ctx.session_key, ctx.workspace, timeout) {
+        match crate::sandbox::for_run(&rt.config, ctx.session_key, ctx.workspace, timeout) {
             Ok(p) => p,
             Err(e) => return (format!("exec refused: {e}"), true),
         };
-    sandbox.owner = crate::sandbox::owner_of(ctx.gw);
+    sandbox.owner = crate::sandbox::owner_of(ctx.host);
     let env = env::build(&path_var, ctx.workspace, std::env::vars_os(), &policy.env);
     spawn_bounded(&plan, env, ctx.workspace, timeout, ctx.cancel, &sandbox).await
 }

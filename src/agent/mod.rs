@@ -6,6 +6,7 @@ pub mod approvals;
 mod commands;
 mod events;
 pub mod exec;
+mod host;
 mod run;
 pub mod tools;
 pub mod workspace;
@@ -17,6 +18,7 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
+pub use host::Host;
 pub use run::{RunError, RunOutput, RunRequest, run, run_queued};
 
 use crate::llm::fallback::Cooldowns;

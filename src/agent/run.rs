@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::Host;
 use super::commands::{self, Command};
 use super::events::Emitter;
 use super::{tools, workspace};
 use crate::llm::{self, Completion, Content, FailReason, LlmError, Message};
-use crate::server::state::Gateway;
 use crate::sessions::{replay, transcript};
 use crate::util::now_ms;
 
@@ -87,23 +87,23 @@ impl RunError {
     }
 }
 
-pub async fn run(gw: &Arc<Gateway>, req: RunRequest) -> Result<RunOutput, RunError> {
-    let ticket = gw.agents.enqueue(&req.session_key);
-    run_queued(gw, req, ticket).await
+pub async fn run(host: &Arc<Host>, req: RunRequest) -> Result<RunOutput, RunError> {
+    let ticket = host.agents.enqueue(&req.session_key);
+    run_queued(host, req, ticket).await
 }
 
 /// [`run`] with a place in the session's queue taken earlier (by `chat.send`, so the
 /// runs of one connection start in the order it sent them).
 pub async fn run_queued(
-    gw: &Arc<Gateway>,
+    host: &Arc<Host>,
     req: RunRequest,
     ticket: super::Ticket,
 ) -> Result<RunOutput, RunError> {
-    let agents = &gw.agents;
+    let agents = &host.agents;
     agents.register(&req.run_id, &req.session_key, req.cancel.clone());
     let started = now_ms();
     let em = Emitter::new(
-        &gw.bus,
+        &host.bus,
         &req.run_id,
         req.event_session_key.as_deref().unwrap_or(&req.session_key),
     );
@@ -117,14 +117,13 @@ pub async fn run_queued(
                 .await
                 .map_err(|_| RunError::failed("gateway is shutting down"))?;
             let timeout = Duration::from_secs(
-                gw.runtime()
-                    .loaded
+                host.config()
                     .resolved
                     .pointer("/agents/defaults/timeoutSeconds")
                     .and_then(Value::as_u64)
                     .unwrap_or(600),
             );
-            match tokio::time::timeout(timeout, run_locked(gw, &req, &em)).await {
+            match tokio::time::timeout(timeout, run_locked(host, &req, &em)).await {
                 Ok(r) => r,
                 Err(_) => {
                     req.cancel.cancel();
@@ -159,13 +158,13 @@ pub async fn run_queued(
 }
 
 async fn run_locked(
-    gw: &Arc<Gateway>,
+    host: &Arc<Host>,
     req: &RunRequest,
     em: &Emitter<'_>,
 ) -> Result<RunOutput, RunError> {
-    let rt = gw.runtime();
-    let resolved = &rt.loaded.resolved;
-    let sessions = &gw.agents.sessions;
+    let rt = host.config();
+    let resolved = &rt.resolved;
+    let sessions = &host.agents.sessions;
     let mut message = req.message.as_str();
     match commands::parse(message) {
         Some(Command::Reset { rest }) => {
@@ -181,7 +180,7 @@ async fn run_locked(
             message = rest;
         }
         Some(Command::Status) => {
-            return status_text(gw, req).map(|text| RunOutput { text, model: None });
+            return status_text(host, req).map(|text| RunOutput { text, model: None });
         }
         None => {}
     }
@@ -191,7 +190,7 @@ async fn run_locked(
         .map_err(|e| RunError::storage(format!("the session entry ({e})")))?;
     let sid = entry["sessionId"].as_str().unwrap_or_default().to_string();
     let path = sessions.transcript_path(&req.agent_id, &sid);
-    let ws = workspace::dir(resolved, &rt.loaded.env, &req.agent_id);
+    let ws = workspace::dir(resolved, &rt.env, &req.agent_id);
     let (stored, _) = transcript::read(&path)
         .map_err(|e| RunError::failed(format!("cannot read transcript: {e}")))?;
     // Every message this run writes carries the key of the message it answers (a run
@@ -226,21 +225,20 @@ async fn run_locked(
         system.push_str("\n\n");
         system.push_str(x);
     }
-    let (requested, fallbacks) = model_chain(resolved, &rt.loaded.config, &req.agent_id, &entry);
+    let (requested, fallbacks) = model_chain(resolved, &rt.config, &req.agent_id, &entry);
     let allow: Option<Vec<String>> = resolved
         .pointer("/agents/defaults/models")
         .and_then(Value::as_object)
         .filter(|m| !m.is_empty())
         .map(|m| m.keys().cloned().collect());
-    let primary = rt.loaded.config.primary_model();
+    let primary = rt.config.primary_model();
     let candidates = llm::fallback::candidates(&requested, &fallbacks, &primary, allow.as_deref());
     let budget = rt
-        .loaded
         .config
         .context_tokens()
         .saturating_sub(ANSWER_RESERVE + (system.len() as u64) / 4);
     let exec_ctx = super::exec::ExecCtx {
-        gw,
+        host,
         workspace: &ws,
         agent_id: &req.agent_id,
         session_key: &req.session_key,
@@ -251,21 +249,21 @@ async fn run_locked(
     for turn in 0..MAX_TURNS {
         let window = bound_history(&history, budget);
         let on_text = |piece: &str| em.delta(piece);
-        let (won, completion) = llm::fallback::run(&candidates, &gw.agents.cooldowns, |model_ref| {
+        let (won, completion) = llm::fallback::run(&candidates, &host.agents.cooldowns, |model_ref| {
             em.restart_text();
             let window = &window;
             let system = &system;
             let specs = &specs;
             let on_text = &on_text;
             let cancel = req.cancel.clone();
-            let gw = gw.clone();
+            let host = host.clone();
             async move {
                 let mut warnings = vec![];
-                let target = llm::providers::resolve(&model_ref, &gw.runtime().loaded.resolved, &gw.runtime().loaded.env, &gw.paths.state_dir, &mut warnings)
+                let target = llm::providers::resolve(&model_ref, &host.config().resolved, &host.config().env, &host.paths.state_dir, &mut warnings)
                     .map_err(|e| LlmError::new(FailReason::Auth, e))?;
                 let request = llm::Request { system, messages: window, tools: specs };
                 tokio::select! {
-                    r = llm::complete(&gw.agents.http, &target, &request, on_text) => r,
+                    r = llm::complete(&host.agents.http, &target, &request, on_text) => r,
                     _ = cancel.cancelled() => Err(LlmError::new(FailReason::Aborted, "aborted")),
                 }
             }
@@ -282,7 +280,7 @@ async fn run_locked(
         let calls = completion.tool_calls();
         if calls.is_empty() {
             let text = completion.text();
-            finish_entry(gw, req, &usage, &won);
+            finish_entry(host, req, &usage, &won);
             return Ok(RunOutput {
                 text,
                 model: used_model,
@@ -312,7 +310,7 @@ async fn run_locked(
         }
         tracing::debug!(target: "agent", "run {} turn {} used tools", req.run_id, turn + 1);
     }
-    finish_entry(gw, req, &usage, used_model.as_deref().unwrap_or_default());
+    finish_entry(host, req, &usage, used_model.as_deref().unwrap_or_default());
     Err(RunError::failed(format!(
         "stopped after {MAX_TURNS} model calls without a final answer (tool loop limit)"
     )))
@@ -358,9 +356,9 @@ fn assistant_message(c: &Completion, provider: &str, model: &str) -> Message {
     }
 }
 
-fn finish_entry(gw: &Gateway, req: &RunRequest, usage: &llm::Usage, model_ref: &str) {
+fn finish_entry(host: &Host, req: &RunRequest, usage: &llm::Usage, model_ref: &str) {
     let (provider, model) = llm::providers::split_ref(model_ref);
-    let r = gw
+    let r = host
         .agents
         .sessions
         .update(&req.agent_id, &req.session_key, |m| {
@@ -438,9 +436,9 @@ pub fn bound_history(all: &[Message], budget: u64) -> Vec<Message> {
     all[start..].to_vec()
 }
 
-fn status_text(gw: &Gateway, req: &RunRequest) -> Result<String, RunError> {
-    let rt = gw.runtime();
-    let entry = gw
+fn status_text(host: &Host, req: &RunRequest) -> Result<String, RunError> {
+    let rt = host.config();
+    let entry = host
         .agents
         .sessions
         .get(&req.agent_id, &req.session_key)
@@ -452,16 +450,11 @@ fn status_text(gw: &Gateway, req: &RunRequest) -> Result<String, RunError> {
     let count = if sid == "(none yet)" {
         0
     } else {
-        transcript::read(&gw.agents.sessions.transcript_path(&req.agent_id, sid))
+        transcript::read(&host.agents.sessions.transcript_path(&req.agent_id, sid))
             .map(|(m, _)| m.len())
             .unwrap_or(0)
     };
-    let (model, _) = model_chain(
-        &rt.loaded.resolved,
-        &rt.loaded.config,
-        &req.agent_id,
-        &entry,
-    );
+    let (model, _) = model_chain(&rt.resolved, &rt.config, &req.agent_id, &entry);
     Ok(format!(
         "🦞 Clawdbot (rust) {}\nModel: {}\nAgent: {}\nSession: {} ({})\nMessages: {count} · context budget {} tokens\nUptime: {}s",
         env!("CARGO_PKG_VERSION"),
@@ -469,8 +462,8 @@ fn status_text(gw: &Gateway, req: &RunRequest) -> Result<String, RunError> {
         req.agent_id,
         req.session_key,
         sid,
-        rt.loaded.config.context_tokens(),
-        gw.uptime_ms() / 1000,
+        rt.config.context_tokens(),
+        host.uptime_ms() / 1000,
     ))
 }
 

@@ -1,15 +1,48 @@
-//! Messaging channels. Telegram runs here (long polling); each account reports its live
-//! state into the [`Registry`], which `channels.status` and `health` read.
+//! Messaging channels. Each kind (Telegram, Discord) is a directory here and a row of
+//! [`kinds::KINDS`]; what they share lives once: accounts and tokens ([`accounts`]), who
+//! may talk to the bot ([`access`]), the conversation (route, run, typing, chunked
+//! answer: [`conversation`]), the durable inbox and per-peer queues ([`inbox`],
+//! [`worker`]). Each account reports its live state into the [`Registry`], which
+//! `channels.status` and `health` read.
+//!
+//! Channels get a [`Channels`] handle (the agents' [`Host`], the status registry, the
+//! task tracker), never the server's state.
 
+pub mod access;
+pub mod accounts;
+pub mod chunk;
+pub mod conversation;
+pub mod inbox;
+pub mod kinds;
 pub mod pairing;
 pub mod telegram;
+pub mod worker;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value, json};
+use tokio_util::task::TaskTracker;
 
-use crate::server::state::Gateway;
+use crate::agent::Host;
+use crate::paths::Env;
+
+/// What channel runners and workers get from the gateway.
+pub struct Channels {
+    pub host: Arc<Host>,
+    /// Live status of every account.
+    pub status: Registry,
+    /// Runners and per-peer workers are spawned here; shutdown awaits them.
+    pub tasks: TaskTracker,
+    /// The process environment at start (tokens from `TELEGRAM_BOT_TOKEN`, …).
+    pub env: Env,
+}
+
+impl std::fmt::Debug for Channels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Channels")
+    }
+}
 
 /// Live state of one channel account (a `ChannelAccountSnapshot`, spec §3.2).
 #[derive(Debug, Clone, Default)]
@@ -131,32 +164,51 @@ impl Registry {
     }
 }
 
-/// Starts every enabled, configured channel account (unless `CLAWDBOT_SKIP_CHANNELS=1`).
-pub fn start(gw: &Arc<Gateway>) {
-    if gw.env.get("CLAWDBOT_SKIP_CHANNELS") == Some("1") {
+/// Starts every enabled, configured account of every kind (unless
+/// `CLAWDBOT_SKIP_CHANNELS=1`).
+pub fn start(ch: &Arc<Channels>) {
+    if ch.env.get("CLAWDBOT_SKIP_CHANNELS") == Some("1") {
         tracing::info!(target: "channels", "CLAWDBOT_SKIP_CHANNELS=1: not starting channels");
         return;
     }
-    let rt = gw.runtime();
-    for acct in telegram::accounts(&rt.loaded.resolved, &rt.loaded.env) {
-        if !acct.enabled {
-            continue;
-        }
-        match acct.token.clone() {
-            Ok(Some(_)) => {
-                let gw2 = gw.clone();
-                gw.tasks
-                    .spawn(async move { telegram::run_account(gw2, acct).await });
+    let cfg = ch.host.config();
+    for kind in kinds::KINDS {
+        for acct in accounts::accounts(&cfg.resolved, &cfg.env, kind) {
+            if !acct.enabled {
+                continue;
             }
-            Ok(None) => {
-                tracing::warn!(target: "telegram", "account {}: no bot token; set channels.telegram.tokenFile (or botToken, or TELEGRAM_BOT_TOKEN)", acct.id);
-            }
-            Err(e) => {
-                tracing::error!(target: "telegram", "account {}: {e}", acct.id);
-                gw.channels.update("telegram", &acct.id, |s| {
-                    s.last_error = Some(e.clone());
-                });
+            match acct.token.clone() {
+                Ok(Some(_)) => {
+                    ch.tasks.spawn((kind.run)(ch.clone(), acct));
+                }
+                Ok(None) => {
+                    tracing::warn!(target: "channels", "[{}] account {}: {}", kind.id, acct.id, acct.require_token().err().unwrap_or_default());
+                }
+                Err(e) => {
+                    tracing::error!(target: "channels", "[{}] account {}: {e}", kind.id, acct.id);
+                    ch.status.update(kind.id, &acct.id, |s| {
+                        s.last_error = Some(e.clone());
+                    });
+                }
             }
         }
     }
+}
+
+/// Sends Markdown `text` to `to` through a configured account (the `send` method and
+/// `agent` delivery); the id of the last message sent.
+pub async fn deliver(
+    ch: &Arc<Channels>,
+    channel: &str,
+    account_id: &str,
+    to: &str,
+    text: &str,
+) -> Result<String, String> {
+    let kind = kinds::kind(channel).ok_or_else(|| kinds::unknown(channel))?;
+    let cfg = ch.host.config();
+    let account = accounts::find(&cfg.resolved, &cfg.env, kind, account_id)
+        .ok_or_else(|| format!("unknown {} account: {account_id}", kind.id))?;
+    drop(cfg);
+    account.require_token()?;
+    (kind.deliver)(ch, &account, to, text).await
 }

@@ -404,7 +404,7 @@ impl Signals {
                     let g = gw.clone();
                     let _ = tokio::task::spawn_blocking(move || g.reload_config("SIGHUP")).await;
                 }
-                _ = gw.cancel.cancelled() => return,
+                _ = gw.host.cancel.cancelled() => return,
             }
         }
     }

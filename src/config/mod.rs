@@ -6,6 +6,7 @@
 
 pub mod includes;
 pub mod json5;
+pub mod live;
 pub mod model;
 pub mod schema;
 pub mod secrets;

@@ -42,9 +42,9 @@ pub struct Invocation {
 /// when `policy.enabled` confined as described in the module doc. Fails, naming the
 /// missing kernel feature and the setting that turns the sandbox off, rather than run
 /// unconfined.
-/// A tag for the gateway at `gw` (its address), for [`Policy::owner`] and [`kill_all`].
-pub fn owner_of<T>(gw: &T) -> u32 {
-    let a = gw as *const T as usize as u64;
+/// A tag for the gateway at `host` (its address), for [`Policy::owner`] and [`kill_all`].
+pub fn owner_of<T>(host: &T) -> u32 {
+    let a = host as *const T as usize as u64;
     (a ^ (a >> 32)) as u32
 }
 

@@ -1,49 +1,52 @@
 //! Channel status for `channels.status` and `health`: every configured channel account,
 //! with the live state its runner reports into the [`Registry`]. A configured channel
-//! this gateway does not run yet (Discord) is reported honestly as not running, with
-//! the reason, instead of being hidden.
+//! this gateway does not run is reported honestly as not running, with the reason,
+//! instead of being hidden.
 
 use serde_json::{Map, Value, json};
 
 use crate::channels::Registry;
+use crate::channels::accounts;
+use crate::channels::kinds::KINDS;
 use crate::util::now_ms;
-
-/// Channels this gateway knows, in display order, with their labels.
-const KNOWN: &[(&str, &str)] = &[("telegram", "Telegram"), ("discord", "Discord")];
-/// Channels with a runner in this build.
-const RUNNING: &[&str] = &["telegram"];
 
 const NOT_YET: &str = "channel not implemented by this gateway yet";
 
-fn configured_channels(resolved: &Value) -> Vec<(&'static str, &'static str, Vec<String>)> {
+/// A configured channel: (id, label, account ids, runs in this build).
+type Configured = (String, String, Vec<String>, bool);
+
+/// Every `channels.<id>` section that is not disabled: the kinds this build runs (in
+/// [`KINDS`] order, their accounts as the runners see them), then any other channel
+/// the config names, reported as not running so it is not silently ignored.
+fn configured_channels(resolved: &Value) -> Vec<Configured> {
     let Some(channels) = resolved.get("channels").and_then(Value::as_object) else {
         return vec![];
     };
-    KNOWN
+    let on = |id: &str| {
+        channels
+            .get(id)
+            .is_some_and(|s| s.get("enabled") != Some(&Value::Bool(false)))
+    };
+    let mut out: Vec<Configured> = KINDS
         .iter()
-        .filter_map(|(id, label)| {
-            let section = channels.get(*id)?;
-            if section.get("enabled") == Some(&Value::Bool(false)) {
-                return None;
-            }
-            let listed = section.get("accounts").and_then(Value::as_object);
-            let mut accounts = vec![];
-            if listed.is_none_or(|a| a.is_empty() || a.contains_key("default"))
-                || section.get("botToken").is_some()
-                || section.get("tokenFile").is_some()
-            {
-                accounts.push("default".to_string());
-            }
-            if let Some(acc) = listed {
-                accounts.extend(acc.keys().filter(|k| *k != "default").cloned());
-            }
-            Some((*id, *label, accounts))
+        .filter(|k| on(k.id))
+        .map(|k| {
+            let ids = accounts::sections(resolved, k)
+                .into_iter()
+                .map(|(id, _)| id);
+            (k.id.to_string(), k.label.to_string(), ids.collect(), true)
         })
-        .collect()
+        .collect();
+    for id in channels.keys() {
+        if id != "defaults" && on(id) && !KINDS.iter().any(|k| k.id == id) {
+            out.push((id.clone(), id.clone(), vec!["default".into()], false));
+        }
+    }
+    out
 }
 
 /// One account's snapshot: the runner's live state, or why there is none.
-fn account(channel: &str, id: &str, registry: &Registry) -> Map<String, Value> {
+fn account(channel: &str, id: &str, runs: bool, registry: &Registry) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("accountId".into(), json!(id));
     m.insert("enabled".into(), json!(true));
@@ -53,7 +56,7 @@ fn account(channel: &str, id: &str, registry: &Registry) -> Map<String, Value> {
         None => {
             m.insert("running".into(), json!(false));
             m.insert("connected".into(), json!(false));
-            let why = if RUNNING.contains(&channel) {
+            let why = if runs {
                 "not started (no bot token, or CLAWDBOT_SKIP_CHANNELS=1)"
             } else {
                 NOT_YET
@@ -69,10 +72,10 @@ pub fn health_channels(resolved: &Value, registry: &Registry) -> (Value, Value, 
     let mut channels = Map::new();
     let mut order = vec![];
     let mut labels = Map::new();
-    for (id, label, accounts) in configured_channels(resolved) {
+    for (id, label, accounts, runs) in configured_channels(resolved) {
         let accs: Map<String, Value> = accounts
             .iter()
-            .map(|a| (a.clone(), Value::Object(account(id, a, registry))))
+            .map(|a| (a.clone(), Value::Object(account(&id, a, runs, registry))))
             .collect();
         let mut summary = accs
             .values()
@@ -81,9 +84,9 @@ pub fn health_channels(resolved: &Value, registry: &Registry) -> (Value, Value, 
             .cloned()
             .unwrap_or_default();
         summary.insert("accounts".into(), Value::Object(accs));
-        channels.insert(id.into(), Value::Object(summary));
-        order.push(Value::from(id));
-        labels.insert(id.into(), Value::from(label));
+        channels.insert(id.clone(), Value::Object(summary));
+        order.push(Value::from(id.clone()));
+        labels.insert(id, Value::from(label));
     }
     (
         Value::Object(channels),
@@ -100,12 +103,14 @@ pub fn status(resolved: &Value, registry: &Registry) -> Value {
     let mut labels = Map::new();
     let mut order = vec![];
     let mut meta = vec![];
-    for (id, label, accs) in configured_channels(resolved) {
-        order.push(Value::from(id));
-        labels.insert(id.into(), Value::from(label));
+    for (id, label, accs, runs) in configured_channels(resolved) {
+        order.push(Value::from(id.clone()));
+        labels.insert(id.clone(), Value::from(label.clone()));
         meta.push(json!({"id": id, "label": label, "detailLabel": label}));
-        let snaps: Vec<Map<String, Value>> =
-            accs.iter().map(|a| account(id, a, registry)).collect();
+        let snaps: Vec<Map<String, Value>> = accs
+            .iter()
+            .map(|a| account(&id, a, runs, registry))
+            .collect();
         let first = snaps.first().cloned().unwrap_or_default();
         let mut summary = Map::new();
         summary.insert("configured".into(), json!(true));
@@ -123,13 +128,13 @@ pub fn status(resolved: &Value, registry: &Registry) -> Value {
                 summary.insert(k.into(), v.clone());
             }
         }
-        channels.insert(id.into(), Value::Object(summary));
+        channels.insert(id.clone(), Value::Object(summary));
         accounts.insert(
-            id.into(),
+            id.clone(),
             Value::Array(snaps.into_iter().map(Value::Object).collect()),
         );
         defaults.insert(
-            id.into(),
+            id,
             Value::from(accs.first().cloned().unwrap_or_else(|| "default".into())),
         );
     }
@@ -150,20 +155,20 @@ mod tests {
 
     #[test]
     fn configured_channels_report_live_state_or_the_reason() {
-        let cfg = json!({"channels": {"telegram": {"botToken": "x", "accounts": {"work": {}}}, "discord": {"token": "y"}}});
+        let cfg = json!({"channels": {"telegram": {"botToken": "x", "accounts": {"work": {}}}, "matrix": {"token": "y"}}});
         let reg = Registry::default();
         reg.update("telegram", "work", |s| {
             s.running = true;
             s.connected = true;
         });
         let s = status(&cfg, &reg);
-        assert_eq!(s["channelOrder"], json!(["telegram", "discord"]));
+        assert_eq!(s["channelOrder"], json!(["telegram", "matrix"]));
         let tg = s["channelAccounts"]["telegram"].as_array().unwrap();
         assert_eq!(tg.len(), 2);
         assert_eq!(tg[0]["running"], json!(false));
         assert_eq!(tg[1]["accountId"], json!("work"));
         assert_eq!(tg[1]["running"], json!(true));
-        assert_eq!(s["channels"]["discord"]["lastError"], json!(NOT_YET));
+        assert_eq!(s["channels"]["matrix"]["lastError"], json!(NOT_YET));
         let (h, order, _) = health_channels(&json!({}), &reg);
         assert_eq!(h, json!({}));
         assert_eq!(order, json!([]));

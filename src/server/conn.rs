@@ -79,7 +79,7 @@ pub async fn handle(
     let conn_id = uuid::Uuid::new_v4().to_string();
     let nonce = uuid::Uuid::new_v4().to_string();
     let (mut sink, mut stream) = socket.split();
-    let mut events = gw.bus.subscribe();
+    let mut events = gw.host.bus.subscribe();
     let trusted = gw.runtime().loaded.config.gateway.trusted_proxies.clone();
     let peer_info = Peer {
         is_local: super::auth::is_local_client(peer.ip(), &headers, &trusted),
@@ -95,7 +95,7 @@ pub async fn handle(
     }
     let first = tokio::select! {
         r = tokio::time::timeout(gw.opts.handshake_timeout, next_text(&mut stream)) => r,
-        _ = gw.cancel.cancelled() => {
+        _ = gw.host.cancel.cancelled() => {
             close_with(&mut sink, close::RESTART, close::RESTART_REASON).await;
             return;
         }
@@ -149,7 +149,7 @@ pub async fn handle(
     // side effect) ends with the connection: a peer cannot park work it will never read.
     let max_in_flight = gw.limits.settings.max_in_flight_per_connection;
     let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let conn_gone = gw.cancel.child_token();
+    let conn_gone = gw.host.cancel.child_token();
     loop {
         tokio::select! {
             msg = next_text(&mut stream) => match msg {
@@ -199,7 +199,7 @@ pub async fn handle(
             }
             ev = events.recv() => match ev {
                 Ok(ev) => {
-                    if ev.drop_if_slow && events.len() > super::events::BUS_CAPACITY / 2 { continue; }
+                    if ev.drop_if_slow && events.len() > crate::events::BUS_CAPACITY / 2 { continue; }
                     if allowed(&session, &ev.name) && !send(&mut sink, ev.frame.clone()).await { break; }
                 }
                 Err(RecvError::Lagged(_)) => {
@@ -209,7 +209,7 @@ pub async fn handle(
                 }
                 Err(RecvError::Closed) => break,
             },
-            _ = gw.cancel.cancelled() => {
+            _ = gw.host.cancel.cancelled() => {
                 // Deliver what was broadcast before the stop (the `shutdown` event), then close.
                 loop {
                     match events.try_recv() {
@@ -307,7 +307,7 @@ fn unregister_presence(gw: &Gateway, key: Option<&str>) {
         }
         (p.list(), p.version)
     };
-    gw.bus.send(
+    gw.host.bus.send(
         "presence",
         json!({"presence": list}),
         Some(json!({"presence": version, "health": gw.health.version()})),
@@ -335,8 +335,8 @@ fn hello_ok(gw: &Gateway, conn_id: &str, s: &Session) -> Value {
             "health": *health,
             "stateVersion": {"presence": presence_version, "health": gw.health.version()},
             "uptimeMs": gw.uptime_ms(),
-            "configPath": gw.paths.config_path.display().to_string(),
-            "stateDir": gw.paths.state_dir.display().to_string(),
+            "configPath": gw.host.paths.config_path.display().to_string(),
+            "stateDir": gw.host.paths.state_dir.display().to_string(),
             "sessionDefaults": {
                 "defaultAgentId": default_agent,
                 "mainKey": "main",

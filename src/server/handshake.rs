@@ -280,7 +280,7 @@ fn pair_if_needed(
         let approved = lock(gw).approve(&request.request_id).map_err(io_err)?;
         if let Some(dev) = approved {
             tracing::info!(target: "gateway", "device pairing auto-approved device={} role={role}", dev.device_id);
-            gw.bus.send(
+            gw.host.bus.send(
                 "device.pair.resolved",
                 json!({"requestId": request.request_id, "deviceId": dev.device_id, "decision": "approved", "ts": now_ms()}),
                 None,
@@ -291,7 +291,7 @@ fn pair_if_needed(
     }
     if created {
         tracing::info!(target: "gateway", "device pairing requested device={} from {} (approve with `clawdbot devices approve {}`)", d.id, peer.remote_ip, request.request_id);
-        gw.bus.send(
+        gw.host.bus.send(
             "device.pair.requested",
             serde_json::to_value(&request).unwrap_or(Value::Null),
             None,

@@ -68,11 +68,11 @@ pub fn build(gw: &Gateway) -> Value {
                     "target": "last",
                     "ackMaxChars": 300,
                 },
-                "sessions": session_store_summary(&gw.paths.sessions_store(&id), 5),
+                "sessions": session_store_summary(&gw.host.paths.sessions_store(&id), 5),
             })
         })
         .collect();
-    let channels = super::channels::health_channels(&rt.loaded.resolved, &gw.channels);
+    let channels = super::channels::health_channels(&rt.loaded.resolved, &gw.channels.status);
     json!({
         "ok": true,
         "ts": now_ms(),
@@ -83,7 +83,7 @@ pub fn build(gw: &Gateway) -> Value {
         "heartbeatSeconds": every_ms / 1000,
         "defaultAgentId": default_id,
         "agents": agents,
-        "sessions": session_store_summary(&gw.paths.sessions_store(&default_id), 5),
+        "sessions": session_store_summary(&gw.host.paths.sessions_store(&default_id), 5),
     })
 }
 

@@ -9,7 +9,6 @@ pub mod auth;
 pub mod channels;
 mod conn;
 pub mod connect_params;
-pub mod events;
 pub mod frame;
 pub mod handshake;
 pub mod health;
@@ -50,7 +49,7 @@ pub fn refresh_health(gw: &Arc<Gateway>, force_broadcast: bool) {
 pub fn broadcast_health(gw: &Gateway) {
     let (summary, _) = gw.health.current();
     let presence_version = gw.presence.lock().map(|p| p.version).unwrap_or(1);
-    gw.bus.send(
+    gw.host.bus.send(
         "health",
         (*summary).clone(),
         Some(json!({"presence": presence_version, "health": gw.health.version()})),
@@ -58,7 +57,7 @@ pub fn broadcast_health(gw: &Gateway) {
     );
 }
 
-/// Runs until `shutdown` resolves (or `gw.cancel` is cancelled), then drains.
+/// Runs until `shutdown` resolves (or `gw.host.cancel` is cancelled), then drains.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     gw: Arc<Gateway>,
@@ -77,9 +76,9 @@ pub async fn serve(
     // The first health snapshot, so hello-ok carries a real one.
     gw.health.store(health::build(&gw));
     spawn_maintenance(&gw);
-    crate::channels::start(&gw);
+    crate::channels::start(&gw.channels);
     let app = http::router(gw.clone());
-    let cancel = gw.cancel.clone();
+    let cancel = gw.host.cancel.clone();
     let limits = gw.limits.clone();
     let server = tokio::spawn(accept::run(listener, app, limits, cancel.clone()));
     gw.set_phase(Phase::Ready);
@@ -98,15 +97,15 @@ pub async fn serve(
 async fn drain(gw: &Arc<Gateway>) {
     gw.set_phase(Phase::Draining);
     gw.notifier.stopping("shutting down").ok();
-    gw.bus.send(
+    gw.host.bus.send(
         "shutdown",
         json!({"reason": "gateway stopping", "restartExpectedMs": null}),
         None,
         false,
     );
-    gw.cancel.cancel();
+    gw.host.cancel.cancel();
     // No tool process outlives the gateway (they cannot leave their process groups).
-    let killed = crate::sandbox::kill_all(crate::sandbox::owner_of(&**gw));
+    let killed = crate::sandbox::kill_all(crate::sandbox::owner_of(&*gw.host));
     if killed > 0 {
         tracing::info!(target: "sandbox", "killed {killed} tool process group(s) on shutdown");
     }
@@ -130,8 +129,8 @@ fn spawn_maintenance(gw: &Arc<Gateway>) {
         every.tick().await;
         loop {
             tokio::select! {
-                _ = every.tick() => g.bus.send("tick", json!({"ts": crate::util::now_ms()}), None, true),
-                _ = g.cancel.cancelled() => break,
+                _ = every.tick() => g.host.bus.send("tick", json!({"ts": crate::util::now_ms()}), None, true),
+                _ = g.host.cancel.cancelled() => break,
             }
         }
     });
@@ -143,7 +142,7 @@ fn spawn_maintenance(gw: &Arc<Gateway>) {
         loop {
             tokio::select! {
                 _ = every.tick() => refresh_health(&g, true),
-                _ = g.cancel.cancelled() => break,
+                _ = g.host.cancel.cancelled() => break,
             }
         }
     });
@@ -155,7 +154,7 @@ fn spawn_maintenance(gw: &Arc<Gateway>) {
             loop {
                 tokio::select! {
                     _ = every.tick() => { g.notifier.watchdog().ok(); }
-                    _ = g.cancel.cancelled() => break,
+                    _ = g.host.cancel.cancelled() => break,
                 }
             }
         });
@@ -183,7 +182,7 @@ fn spawn_maintenance(gw: &Arc<Gateway>) {
                             let _ = tokio::task::spawn_blocking(move || g3.reload_config("config file changed")).await;
                         }
                     }
-                    _ = g.cancel.cancelled() => break,
+                    _ = g.host.cancel.cancelled() => break,
                 }
             }
         });

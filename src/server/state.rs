@@ -9,12 +9,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::auth::{AuthOverrides, ResolvedAuth};
-use super::events::Bus;
 use super::health::HealthCache;
 use super::pairing::PairingStore;
 use super::presence::Presence;
 use crate::config::Loaded;
+use crate::config::live::LiveConfig;
 use crate::config::secrets::{Secret, SecretMode};
+use crate::events::Bus;
 use crate::nix::NixMode;
 use crate::paths::{Env, Paths};
 use crate::util::now_ms;
@@ -45,7 +46,8 @@ impl Default for ServerOptions {
 /// Everything derived from one successfully loaded config.
 #[derive(Debug)]
 pub struct Runtime {
-    pub loaded: Loaded,
+    /// The same snapshot the agents read through [`crate::agent::Host::config`].
+    pub loaded: Arc<Loaded>,
     pub auth: ResolvedAuth,
 }
 
@@ -75,33 +77,28 @@ pub struct ReloadStatus {
 
 pub struct Gateway {
     pub opts: ServerOptions,
-    pub paths: Paths,
-    pub nix: NixMode,
+    /// What agent runs (and the channels) get: agents, the live config, the event bus,
+    /// paths, the shutdown token. The rest of this struct is the server's own.
+    pub host: Arc<crate::agent::Host>,
     /// The process environment at start (the config's `env` block is overlaid per load).
     pub env: Env,
     pub overrides: AuthOverrides,
     /// A token we generated because none was configured.
     pub generated_token: Option<Secret>,
-    pub started: Instant,
     pub started_ms: i64,
     runtime: RwLock<Arc<Runtime>>,
     pub pairing: Mutex<PairingStore>,
     pub presence: Mutex<Presence>,
-    pub bus: Bus,
     pub health: HealthCache,
     phase: AtomicU8,
     pub reload: Mutex<ReloadStatus>,
     pub bind: OnceLock<BindInfo>,
     pub log_file: Option<PathBuf>,
-    /// Cancelled once, at shutdown; every task and connection watches it.
-    pub cancel: CancellationToken,
     /// Every connection and background task, awaited at shutdown.
     pub tasks: TaskTracker,
     pub notifier: crate::sdnotify::Notifier,
-    /// Agent runs, sessions, approvals.
-    pub agents: crate::agent::Agents,
-    /// Channel accounts (Telegram) and their live status.
-    pub channels: crate::channels::Registry,
+    /// The channels handle: accounts' live status, the runners' task tracker.
+    pub channels: Arc<crate::channels::Channels>,
     /// Connection counts and caps (resolved at start).
     pub limits: Arc<super::limits::ConnLimits>,
     /// Failed-authentication throttle per source address.
@@ -111,7 +108,7 @@ pub struct Gateway {
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
-            .field("paths", &self.paths)
+            .field("paths", &self.host.paths)
             .finish_non_exhaustive()
     }
 }
@@ -145,34 +142,46 @@ impl Gateway {
             &init.loaded.config.gateway.limits,
             nofile,
         ));
-        let gw = Arc::new(Gateway {
-            opts: init.opts,
+        let loaded = Arc::new(init.loaded);
+        let host = Arc::new(crate::agent::Host {
+            agents,
+            config: LiveConfig::new(loaded.clone()),
+            bus: Bus::default(),
             paths: init.paths,
             nix: init.nix,
+            cancel: CancellationToken::new(),
+            started: Instant::now(),
+        });
+        let tasks = TaskTracker::new();
+        let channels = Arc::new(crate::channels::Channels {
+            host: host.clone(),
+            status: crate::channels::Registry::default(),
+            tasks: tasks.clone(),
+            env: init.env.clone(),
+        });
+        let gw = Arc::new(Gateway {
+            opts: init.opts,
+            host,
             env: init.env,
             overrides: init.overrides,
             generated_token: init.generated_token,
-            started: Instant::now(),
             started_ms: now_ms(),
             runtime: RwLock::new(Arc::new(Runtime {
-                loaded: init.loaded,
+                loaded,
                 auth: init.auth,
             })),
             pairing: Mutex::new(pairing),
             presence: Mutex::new(Presence::new()),
-            bus: Bus::default(),
             health: HealthCache::default(),
             phase: AtomicU8::new(Phase::Starting as u8),
             reload: Mutex::new(ReloadStatus::default()),
             bind: OnceLock::new(),
             log_file: init.log_file,
-            cancel: CancellationToken::new(),
             limits,
             throttle: Default::default(),
-            tasks: TaskTracker::new(),
+            tasks,
             notifier: init.notifier,
-            agents,
-            channels: crate::channels::Registry::default(),
+            channels,
         });
         (gw, warnings)
     }
@@ -198,7 +207,7 @@ impl Gateway {
     }
 
     pub fn uptime_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        self.host.uptime_ms()
     }
 
     /// Re-reads and re-validates the config. On success the new snapshot is in force;
@@ -215,6 +224,7 @@ impl Gateway {
                 for w in &rt.loaded.warnings {
                     tracing::warn!(target: "reload", "config: {w}");
                 }
+                self.host.config.set(rt.loaded.clone());
                 match self.runtime.write() {
                     Ok(mut g) => *g = Arc::new(rt),
                     Err(p) => *p.into_inner() = Arc::new(rt),
@@ -240,8 +250,8 @@ impl Gateway {
     }
 
     fn load_runtime(&self) -> Result<Runtime, String> {
-        let loaded =
-            crate::config::load(&self.paths.config_path, &self.env).map_err(|e| e.to_string())?;
+        let loaded = crate::config::load(&self.host.paths.config_path, &self.env)
+            .map_err(|e| e.to_string())?;
         let mut warnings = vec![];
         let (mut auth, _) = super::auth::resolve(
             &loaded.config,
@@ -259,7 +269,10 @@ impl Gateway {
             auth.generated = auth.token.is_some();
             auth.source = Some("generated token".into());
         }
-        Ok(Runtime { loaded, auth })
+        Ok(Runtime {
+            loaded: Arc::new(loaded),
+            auth,
+        })
     }
 
     /// A one-line human status for systemd's `STATUS=`.

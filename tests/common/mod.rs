@@ -115,7 +115,7 @@ impl TestGateway {
     }
 
     pub fn state_dir(&self) -> PathBuf {
-        self.gw.paths.state_dir.clone()
+        self.gw.host.paths.state_dir.clone()
     }
 
     /// Stops the server and waits for it to drain.

@@ -42,14 +42,14 @@ mod tests {
 
     #[test]
     fn only_path_home_locale_and_the_operators_list() {
-        let gw: Vec<(OsString, OsString)> = [
+        let host: Vec<(OsString, OsString)> = [
             ("ANTHROPIC_API_KEY", "sk-ant-secret"),
-            ("CLAWDBOT_GATEWAY_TOKEN", "gw-secret"),
+            ("CLAWDBOT_GATEWAY_TOKEN", "host-secret"),
             ("CREDENTIALS_DIRECTORY", "/run/credentials/x"),
             ("TELEGRAM_BOT_TOKEN", "1:abc"),
             ("LD_PRELOAD", "/tmp/x.so"),
             ("PATH", "/gateway/path"),
-            ("HOME", "/home/gw"),
+            ("HOME", "/home/host"),
             ("LANG", "C.UTF-8"),
             ("LC_ALL", "C"),
             ("TERM", "xterm"),
@@ -62,7 +62,7 @@ mod tests {
             ("GIT_AUTHOR_NAME".to_string(), "Claw".to_string()),
             ("PATH".to_string(), "/evil".to_string()),
         ]);
-        let env = build("/exec/path", Path::new("/ws"), gw, &extra);
+        let env = build("/exec/path", Path::new("/ws"), host, &extra);
         let got: Vec<(String, String)> = env
             .into_iter()
             .map(|(k, v)| (k.into_string().unwrap(), v.into_string().unwrap()))

@@ -89,9 +89,9 @@ pub(crate) fn arg<'a>(args: &'a Value, k: &str) -> Result<&'a str, String> {
 /// runs them, so this is where the sandbox's view is enforced for them.)
 fn sandbox_allows(ctx: &super::exec::ExecCtx<'_>, name: &str) -> Result<(), String> {
     use crate::sandbox::Access;
-    let rt = ctx.gw.runtime();
+    let rt = ctx.host.config();
     let p = crate::sandbox::for_run(
-        &rt.loaded.config,
+        &rt.config,
         ctx.session_key,
         ctx.workspace,
         std::time::Duration::from_secs(1),
@@ -117,7 +117,7 @@ pub async fn call(ctx: &super::exec::ExecCtx<'_>, name: &str, args: &Value) -> (
         },
         "exec" => return super::exec::run(ctx, args).await,
         "web_fetch" => {
-            let cfg = ctx.gw.runtime().loaded.config.tools.web.fetch.clone();
+            let cfg = ctx.host.config().config.tools.web.fetch.clone();
             web_fetch::fetch(args, &cfg).await
         }
         other => Err(format!("unknown tool: {other}")),

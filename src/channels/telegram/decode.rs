@@ -76,6 +76,17 @@ pub struct Message<'a> {
     pub reply_to_from: Option<&'a Value>,
 }
 
+impl Message<'_> {
+    /// The sender, as the shared access rules see it.
+    pub fn sender(&self) -> crate::channels::conversation::Sender {
+        crate::channels::conversation::Sender {
+            id: self.sender.clone(),
+            username: self.from["username"].as_str().map(String::from),
+            display: self.first_name.map(String::from),
+        }
+    }
+}
+
 /// The message in an update, or `None` when it has no text worth answering.
 pub fn message(update: &Value) -> Option<Message<'_>> {
     let msg = update.get("message")?;
@@ -120,26 +131,6 @@ pub fn mention(text: &str, bot_username: &str) -> (bool, String) {
         }
         None => (false, text.to_string()),
     }
-}
-
-/// Whether a sender matches an allowlist (`*`, numeric id, `@username`, with an
-/// optional `telegram:`/`tg:` prefix).
-pub fn allowed(list: &[String], from: &Value) -> bool {
-    let id = from["id"]
-        .as_i64()
-        .map(|i| i.to_string())
-        .unwrap_or_default();
-    let user = from["username"].as_str().unwrap_or_default();
-    list.iter().any(|e| {
-        let e = e.trim();
-        let e = e
-            .strip_prefix("telegram:")
-            .or_else(|| e.strip_prefix("tg:"))
-            .unwrap_or(e);
-        e == "*"
-            || (!id.is_empty() && e == id)
-            || (!user.is_empty() && e.trim_start_matches('@').eq_ignore_ascii_case(user))
-    })
 }
 
 #[cfg(test)]
@@ -203,16 +194,5 @@ mod tests {
         assert_eq!(mention("héllo @bot", "Bot"), (true, "héllo ".into()));
         assert_eq!(mention("@bot", ""), (false, "@bot".into()));
         assert!(!mention("@bo", "bot").0);
-    }
-
-    #[test]
-    fn allowlist_spellings() {
-        let from = json!({"id": 7, "username": "Ann"});
-        for e in ["*", "7", "tg:7", "telegram:@ann", " @ANN "] {
-            assert!(allowed(&[e.to_string()], &from), "{e}");
-        }
-        assert!(!allowed(&["8".into(), "@bob".into()], &from));
-        // No id and no username: only `*` matches (an empty entry must not).
-        assert!(!allowed(&["".into(), "@".into()], &json!({})));
     }
 }

@@ -106,34 +106,37 @@ pub async fn agent(ctx: &Ctx<'_>, p: Params) -> Result<Answer, RpcError> {
         }
     };
     let timeout_s = p.int("timeout", 0, i64::MAX)?;
-    // `deliver`: the reply also goes to a channel peer (Telegram in this build).
+    // `deliver`: the reply also goes to a channel peer (any kind this build runs).
     let deliver_to = match (
         p.bool("deliver")?,
-        p.str("replyChannel")?.or(p.str("channel")?),
+        p.str("replyChannel")?
+            .or(p.str("channel")?)
+            .and_then(crate::channels::kinds::kind),
     ) {
-        (Some(true), Some("telegram")) => {
+        (Some(true), Some(kind)) => {
             let to = p.str("replyTo")?.or(p.str("to")?).ok_or_else(|| {
-                RpcError::invalid(
-                    "invalid agent params: deliver to telegram needs \"to\" (a chat id)",
-                )
+                RpcError::invalid(format!(
+                    "invalid agent params: deliver to {} needs \"to\" ({})",
+                    kind.id, kind.target_help
+                ))
             })?;
             let account = p
                 .str("replyAccountId")?
                 .or(p.str("accountId")?)
                 .unwrap_or("default");
-            Some((account.to_string(), to.to_string()))
+            Some((kind, account.to_string(), to.to_string()))
         }
         _ => None,
     };
     let extra = p.str("extraSystemPrompt")?.map(String::from);
     drop(rt);
     let dedupe = format!("agent:{idem}");
-    if let Some(v) = gw.agents.result(&dedupe) {
+    if let Some(v) = gw.host.agents.result(&dedupe) {
         return Ok(Answer::Ok(v));
     }
-    if gw.agents.is_active(&idem) {
+    if gw.host.agents.is_active(&idem) {
         return Ok(Answer::Ok(
-            json!({"runId": idem, "status": "accepted", "acceptedAt": gw.agents.started_at(&idem)}),
+            json!({"runId": idem, "status": "accepted", "acceptedAt": gw.host.agents.started_at(&idem)}),
         ));
     }
     ctx.interim(json!({"runId": idem, "status": "accepted", "acceptedAt": now_ms()}));
@@ -145,15 +148,15 @@ pub async fn agent(ctx: &Ctx<'_>, p: Params) -> Result<Answer, RpcError> {
         idempotency_key: Some(format!("agent:{idem}")),
         origin: Map::new(),
         extra_system: extra,
-        cancel: gw.cancel.child_token(),
+        cancel: gw.host.cancel.child_token(),
         event_session_key: Some(client_key),
     };
-    let fut = run(gw, req);
+    let fut = run(&gw.host, req);
     let out = match timeout_s.filter(|t| *t > 0) {
         Some(t) => match tokio::time::timeout(Duration::from_secs(t as u64), fut).await {
             Ok(r) => r,
             Err(_) => {
-                gw.agents.abort_run(&idem);
+                gw.host.agents.abort_run(&idem);
                 Err(crate::agent::RunError::aborted(format!(
                     "timed out after {t}s"
                 )))
@@ -163,10 +166,11 @@ pub async fn agent(ctx: &Ctx<'_>, p: Params) -> Result<Answer, RpcError> {
     };
     let (answer, stored) = match out {
         Ok(o) => {
-            if let Some((account, to)) = &deliver_to
-                && let Err(e) = crate::channels::telegram::deliver(gw, account, to, &o.text).await
+            if let Some((kind, account, to)) = &deliver_to
+                && let Err(e) =
+                    crate::channels::deliver(&gw.channels, kind.id, account, to, &o.text).await
             {
-                tracing::warn!(target: "agent", "run {idem}: reply not delivered to telegram {to}: {e}");
+                tracing::warn!(target: "agent", "run {idem}: reply not delivered to {} {to}: {e}", kind.id);
             }
             let v = json!({"runId": idem, "status": "ok", "summary": "completed", "result": {
                 "payloads": [{"text": o.text, "mediaUrl": null}],
@@ -179,7 +183,7 @@ pub async fn agent(ctx: &Ctx<'_>, p: Params) -> Result<Answer, RpcError> {
             (Answer::Err(v.clone(), RpcError::unavailable(e.message)), v)
         }
     };
-    gw.agents.remember(&dedupe, stored);
+    gw.host.agents.remember(&dedupe, stored);
     Ok(answer)
 }
 
@@ -189,6 +193,7 @@ pub async fn wait(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let timeout = p.int("timeoutMs", 0, i64::MAX)?.unwrap_or(30_000) as u64;
     match ctx
         .gw
+        .host
         .agents
         .wait(run_id, Duration::from_millis(timeout))
         .await
@@ -228,18 +233,20 @@ pub async fn send(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
             "media is not supported by this gateway yet; send text",
         ));
     }
-    if channel != "telegram" {
-        return Err(RpcError::invalid(format!("unsupported channel: {channel}")));
-    }
+    let Some(kind) = crate::channels::kinds::kind(&channel) else {
+        return Err(RpcError::invalid(format!(
+            "unsupported channel: {channel} (this gateway sends to: {})",
+            crate::channels::kinds::ids()
+        )));
+    };
     let dedupe = format!("send:{idem}");
-    if let Some(v) = ctx.gw.agents.result(&dedupe) {
+    if let Some(v) = ctx.gw.host.agents.result(&dedupe) {
         return Ok(v);
     }
-    let id = crate::channels::telegram::deliver(ctx.gw, &account, &to, &message)
+    let id = crate::channels::deliver(&ctx.gw.channels, kind.id, &account, &to, &message)
         .await
         .map_err(RpcError::unavailable)?;
-    let v =
-        json!({"runId": idem, "messageId": id.to_string(), "channel": "telegram", "chatId": to});
-    ctx.gw.agents.remember(&dedupe, v.clone());
+    let v = json!({"runId": idem, "messageId": id, "channel": kind.id, "chatId": to});
+    ctx.gw.host.agents.remember(&dedupe, v.clone());
     Ok(v)
 }

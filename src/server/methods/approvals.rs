@@ -8,24 +8,22 @@ use crate::agent::approvals::Decision;
 use crate::channels::pairing::Store;
 use crate::protocol::RpcError;
 
-/// Channels with DM pairing in this build.
-const PAIRING_CHANNELS: &[&str] = &["telegram"];
-
+/// Every channel kind this build runs pairs unknown DM senders.
 fn channel(p: &Params) -> Result<String, RpcError> {
     let ch = p.required_str("channel")?.to_ascii_lowercase();
-    if !PAIRING_CHANNELS.contains(&ch.as_str()) {
-        return Err(RpcError::invalid(format!(
+    match crate::channels::kinds::kind(&ch) {
+        Some(k) => Ok(k.id.to_string()),
+        None => Err(RpcError::invalid(format!(
             "unsupported pairing channel: {ch} (supported: {})",
-            PAIRING_CHANNELS.join(", ")
-        )));
+            crate::channels::kinds::ids()
+        ))),
     }
-    Ok(ch)
 }
 
 pub fn pairing_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.only(&["channel"])?;
     let ch = channel(&p)?;
-    let store = Store::new(&ctx.gw.paths.state_dir);
+    let store = Store::new(&ctx.gw.host.paths.state_dir);
     let requests = store.list(&ch).map_err(RpcError::unavailable)?;
     let allow = store.allow_from(&ch).map_err(RpcError::unavailable)?;
     Ok(json!({"channel": ch, "requests": requests, "allowFrom": allow}))
@@ -35,7 +33,7 @@ pub fn pairing_approve(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.only(&["channel", "code"])?;
     let ch = channel(&p)?;
     let code = p.required_str("code")?;
-    let store = Store::new(&ctx.gw.paths.state_dir);
+    let store = Store::new(&ctx.gw.host.paths.state_dir);
     let req = store.approve(&ch, code).map_err(RpcError::invalid)?;
     tracing::info!(target: "pairing", "{ch} sender {} approved by {}", req["id"], ctx.client);
     Ok(json!({"ok": true, "channel": ch, "id": req["id"], "request": req}))
@@ -51,14 +49,15 @@ pub fn approval_resolve(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         ))
     })?;
     ctx.gw
+        .host
         .agents
         .approvals
-        .resolve(&ctx.gw.bus, id, decision, ctx.client)
+        .resolve(&ctx.gw.host.bus, id, decision, ctx.client)
         .map_err(RpcError::invalid)?;
     Ok(json!({"ok": true}))
 }
 
 pub fn approval_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.none()?;
-    Ok(json!({"pending": ctx.gw.agents.approvals.list()}))
+    Ok(json!({"pending": ctx.gw.host.agents.approvals.list()}))
 }

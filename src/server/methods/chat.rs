@@ -60,16 +60,17 @@ pub fn send(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let (agent_id, store_key) = keys::canonical(&rt.loaded.config, &client_key);
     drop(rt);
     if is_stop(&message) {
-        let ids = gw.agents.abort(&store_key, None);
+        let ids = gw.host.agents.abort(&store_key, None);
         return Ok(json!({"ok": true, "aborted": !ids.is_empty(), "runIds": ids}));
     }
-    if gw.agents.is_active(&idem) {
+    if gw.host.agents.is_active(&idem) {
         return Ok(json!({"runId": idem, "status": "in_flight"}));
     }
-    if let Some(done) = gw.agents.result(&idem) {
+    if let Some(done) = gw.host.agents.result(&idem) {
         return Ok(done);
     }
     if gw
+        .host
         .agents
         .sessions
         .get(&agent_id, &store_key)
@@ -88,17 +89,18 @@ pub fn send(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         idempotency_key: Some(format!("chat:{idem}")),
         origin,
         extra_system: None,
-        cancel: gw.cancel.child_token(),
+        cancel: gw.host.cancel.child_token(),
         event_session_key: Some(client_key),
     };
     // Registered and queued before the ack: an immediate `chat.abort` finds the run,
     // and runs start in the order the client sent them.
-    gw.agents
+    gw.host
+        .agents
         .register(&req.run_id, &req.session_key, req.cancel.clone());
-    let ticket = gw.agents.enqueue(&req.session_key);
+    let ticket = gw.host.agents.enqueue(&req.session_key);
     let gw2 = gw.clone();
     gw.tasks.spawn(async move {
-        let _ = run_queued(&gw2, req, ticket).await;
+        let _ = run_queued(&gw2.host, req, ticket).await;
     });
     Ok(json!({"runId": idem, "status": "started"}))
 }
@@ -109,7 +111,7 @@ pub fn history(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let limit = p.int("limit", 1, 1000)?.unwrap_or(200) as usize;
     let rt = ctx.gw.runtime();
     let (agent_id, store_key) = keys::canonical(&rt.loaded.config, &client_key);
-    let sessions = &ctx.gw.agents.sessions;
+    let sessions = &ctx.gw.host.agents.sessions;
     let entry = sessions.get(&agent_id, &store_key);
     let sid = entry
         .as_ref()
@@ -143,11 +145,11 @@ pub fn abort(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let run_id = p.str("runId")?;
     let (_, store_key) = keys::canonical(&ctx.gw.runtime().loaded.config, client_key);
     if let Some(r) = run_id
-        && let Some(owner) = ctx.gw.agents.session_of(r)
+        && let Some(owner) = ctx.gw.host.agents.session_of(r)
         && owner != store_key
     {
         return Err(RpcError::invalid("runId does not match sessionKey"));
     }
-    let ids = ctx.gw.agents.abort(&store_key, run_id);
+    let ids = ctx.gw.host.agents.abort(&store_key, run_id);
     Ok(json!({"ok": true, "aborted": !ids.is_empty(), "runIds": ids}))
 }

@@ -53,7 +53,7 @@ fn raw_for_client(raw: &str, parsed: Option<&Value>) -> String {
 pub fn get(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.none()?;
     let gw = ctx.gw;
-    let path = &gw.paths.config_path;
+    let path = &gw.host.paths.config_path;
     let raw = std::fs::read_to_string(path).ok();
     let hash = config::sha256_hex(raw.as_deref().unwrap_or("").as_bytes());
     let parsed = raw
@@ -84,7 +84,7 @@ pub fn get(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         "issues": issues,
         "warnings": warnings,
         "legacyIssues": [],
-        "nixMode": gw.nix.enabled,
+        "nixMode": gw.host.nix.enabled,
     }))
 }
 
@@ -182,7 +182,7 @@ pub fn set(ctx: &Ctx<'_>, p: Params, kind: Kind) -> Result<Value, RpcError> {
     let raw = p.required_str("raw")?;
     let base_hash = p.str("baseHash")?;
     let gw = ctx.gw;
-    let path = gw.paths.config_path.clone();
+    let path = gw.host.paths.config_path.clone();
     let current_raw = std::fs::read_to_string(&path).ok();
     let current_parsed = current_raw
         .as_deref()
@@ -209,7 +209,7 @@ pub fn set(ctx: &Ctx<'_>, p: Params, kind: Kind) -> Result<Value, RpcError> {
     };
     restore_redacted(&mut next, current_parsed.as_ref());
 
-    if gw.nix.enabled {
+    if gw.host.nix.enabled {
         let mut changed = vec![];
         changed_paths(
             current_parsed.as_ref().unwrap_or(&json!({})),
@@ -263,9 +263,9 @@ pub fn set(ctx: &Ctx<'_>, p: Params, kind: Kind) -> Result<Value, RpcError> {
         ),
     })?;
     if verbatim {
-        config::write::write_text(&path, &text, &gw.nix, "config")
+        config::write::write_text(&path, &text, &gw.host.nix, "config")
     } else {
-        config::write::write_value(&path, &mut next, &gw.nix, "config")
+        config::write::write_value(&path, &mut next, &gw.host.nix, "config")
     }
     .map_err(|e| RpcError::unavailable(e.to_string()))?;
     let method = match kind {

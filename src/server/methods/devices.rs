@@ -36,7 +36,7 @@ pub fn approve(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         )));
     };
     tracing::info!(target: "gateway", "device pairing approved device={}", device.device_id);
-    ctx.gw.bus.send(
+    ctx.gw.host.bus.send(
         "device.pair.resolved",
         json!({"requestId": id, "deviceId": device.device_id, "decision": "approved", "ts": now_ms()}),
         None,
@@ -58,7 +58,7 @@ pub fn reject(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let Some(req) = removed else {
         return Err(RpcError::invalid(format!("unknown requestId: {id}")));
     };
-    ctx.gw.bus.send(
+    ctx.gw.host.bus.send(
         "device.pair.resolved",
         json!({"requestId": id, "deviceId": req.device_id, "decision": "rejected", "ts": now_ms()}),
         None,

@@ -13,7 +13,7 @@ pub fn channels_status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.int("timeoutMs", 0, i64::MAX)?;
     Ok(crate::server::channels::status(
         &ctx.gw.runtime().loaded.resolved,
-        &ctx.gw.channels,
+        &ctx.gw.channels.status,
     ))
 }
 
@@ -146,7 +146,7 @@ pub fn sessions_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let now = now_ms();
     let mut rows = vec![];
     for id in &ids {
-        let path = gw.paths.sessions_store(id);
+        let path = gw.host.paths.sessions_store(id);
         let Ok(Some(Value::Object(map))) = crate::fsutil::read_json(&path) else {
             continue;
         };
@@ -185,7 +185,7 @@ pub fn sessions_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         rows.truncate(l);
     }
     let path = match ids.as_slice() {
-        [one] => gw.paths.sessions_store(one).display().to_string(),
+        [one] => gw.host.paths.sessions_store(one).display().to_string(),
         _ => "(multiple)".to_string(),
     };
     let (provider, model) = split_model(&cfg.primary_model());

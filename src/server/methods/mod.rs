@@ -211,3 +211,28 @@ impl Params {
             .ok_or_else(|| self.err(format!("at root: must have required property '{key}'")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The methods advertised in `hello-ok` (`protocol::METHODS`) are exactly the ones
+    /// this module dispatches: a new arm without an entry there (or the reverse) fails
+    /// here, so clients never see a method list that lies.
+    #[test]
+    fn advertised_methods_are_exactly_the_dispatched_ones() {
+        let src = include_str!("mod.rs");
+        let body = &src[src.find("match method {").expect("dispatch match")..];
+        let body = &body[..body.find("_ => Err(").expect("fallback arm")];
+        let mut arms: Vec<&str> = body
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('"')?.split_once("\" =>"))
+            .map(|(m, _)| m)
+            .collect();
+        // `agent` answers twice (accepted, then the result) and is handled in `respond`.
+        assert!(src.contains("if method == \"agent\" {"));
+        arms.push("agent");
+        arms.sort_unstable();
+        let mut advertised = crate::protocol::METHODS.to_vec();
+        advertised.sort_unstable();
+        assert_eq!(arms, advertised);
+    }
+}

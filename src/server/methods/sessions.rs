@@ -42,7 +42,7 @@ pub fn preview(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let limit = p.int("limit", 1, 1000)?.unwrap_or(12) as usize;
     let max_chars = p.int("maxChars", 20, 100_000)?.unwrap_or(240) as usize;
     let rt = ctx.gw.runtime();
-    let sessions = &ctx.gw.agents.sessions;
+    let sessions = &ctx.gw.host.agents.sessions;
     let previews: Vec<Value> = keys_in
         .iter()
         .take(64)
@@ -123,7 +123,7 @@ pub fn patch(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
             )));
         }
     }
-    let sessions = &ctx.gw.agents.sessions;
+    let sessions = &ctx.gw.host.agents.sessions;
     let entry = sessions
         .update(&agent, &key, |m| {
             for (field, _) in PATCH_FIELDS {
@@ -149,6 +149,7 @@ pub fn reset(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let (agent, key) = keys::canonical(&ctx.gw.runtime().loaded.config, p.required_str("key")?);
     let entry = ctx
         .gw
+        .host
         .agents
         .sessions
         .reset(&agent, &key)
@@ -170,15 +171,22 @@ pub async fn delete(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         )));
     }
     let gw = ctx.gw;
-    let runs = gw.agents.abort(&key, None);
+    let runs = gw.host.agents.abort(&key, None);
     for r in &runs {
-        if gw.agents.wait(r, Duration::from_secs(15)).await.is_none() {
+        if gw
+            .host
+            .agents
+            .wait(r, Duration::from_secs(15))
+            .await
+            .is_none()
+        {
             return Err(RpcError::unavailable(format!(
                 "Session {key} is still active; try again in a moment."
             )));
         }
     }
     let (deleted, archived) = gw
+        .host
         .agents
         .sessions
         .delete(&agent, &key, delete_transcript)

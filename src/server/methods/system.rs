@@ -71,7 +71,7 @@ pub fn status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         .iter()
         .map(|id| {
             let mut s =
-                crate::server::health::session_store_summary(&gw.paths.sessions_store(id), 10);
+                crate::server::health::session_store_summary(&gw.host.paths.sessions_store(id), 10);
             s["agentId"] = json!(id);
             s
         })
@@ -120,9 +120,9 @@ pub fn status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
             "bind": bind.as_ref().map(|b| b.mode.clone()),
             "host": bind.as_ref().map(|b| b.host.clone()),
             "port": bind.as_ref().map(|b| b.port),
-            "configPath": gw.paths.config_path.display().to_string(),
-            "stateDir": gw.paths.state_dir.display().to_string(),
-            "nixMode": gw.nix.enabled,
+            "configPath": gw.host.paths.config_path.display().to_string(),
+            "stateDir": gw.host.paths.state_dir.display().to_string(),
+            "nixMode": gw.host.nix.enabled,
             "auth": {"mode": rt.auth.mode.as_str(), "source": rt.auth.source},
             "configReload": {
                 "ok": reload.last_error.is_none(),

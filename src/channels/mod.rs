@@ -1,6 +1,7 @@
 //! Messaging channels. Telegram runs here (long polling); each account reports its live
 //! state into the [`Registry`], which `channels.status` and `health` read.
 
+pub mod discord;
 pub mod pairing;
 pub mod telegram;
 

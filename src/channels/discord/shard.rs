@@ -33,9 +33,8 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// invalidates the session on 1000/1001).
 const RESUMABLE_CLOSE: u16 = 4000;
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[derive(Debug, Clone)]
 pub struct ShardConfig {
@@ -82,7 +81,10 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShardError {
     /// Discord closed with a code that retrying cannot fix; `message` names the fix.
-    Fatal { code: u16, message: String },
+    Fatal {
+        code: u16,
+        message: String,
+    },
     Cancelled,
 }
 
@@ -600,7 +602,11 @@ mod tests {
         for c in [1000, 1006, 4000, 4007, 4008, 4009] {
             assert!(fatal_message(c).is_none(), "{c}");
         }
-        assert!(fatal_message(4014).unwrap().contains("Message Content intent"));
+        assert!(
+            fatal_message(4014)
+                .unwrap()
+                .contains("Message Content intent")
+        );
     }
 
     #[test]

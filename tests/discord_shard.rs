@@ -443,3 +443,97 @@ async fn rest_refuses_hostile_ids_without_a_request() {
     r.typing("2000000000000000001").await.unwrap();
     assert_eq!(fake.requests(), 1);
 }
+
+#[tokio::test]
+async fn binary_and_unknown_ops_are_ignored_op1_asks_for_a_heartbeat_now() {
+    use axum::extract::ws::Message;
+    let fake = FakeDiscord::start(DISCORD_TOKEN).await;
+    // So long that any heartbeat within the test's 10 s was asked for.
+    fake.set_heartbeat_interval(600_000);
+    let (mut shard, _) = ready(&fake, config(&fake, DISCORD_TOKEN)).await;
+    fake.send_raw(Message::Binary(vec![0x78, 0x9c, 0x00].into()));
+    fake.send_raw(Message::text(r#"{"op":99,"d":{"x":1}}"#));
+    fake.send_raw(Message::text(r#"{"op":1,"d":null}"#));
+    drive(&mut shard, fake.wait_heartbeats(1)).await;
+    assert_eq!(fake.last_heartbeat().unwrap(), json!({"op": 1, "d": 1}));
+    fake.dispatch("MESSAGE_CREATE", msg("5000000000000000001", "still here"));
+    expect_dispatch(&mut shard, "5000000000000000001").await;
+    assert_eq!(shard.stats().reconnects, 0);
+}
+
+#[tokio::test]
+async fn broken_json_and_oversized_frames_drop_the_connection_and_resume() {
+    use axum::extract::ws::Message;
+    let fake = FakeDiscord::start(DISCORD_TOKEN).await;
+    let (mut shard, _) = ready(&fake, config(&fake, DISCORD_TOKEN)).await;
+    fake.send_raw(Message::text("{\"op\":0,"));
+    let reason = expect_disconnected(&mut shard).await;
+    assert!(reason.contains("not JSON"), "{reason}");
+    assert_eq!(next(&mut shard).await, Event::Resumed);
+
+    let big = format!(
+        r#"{{"op":0,"t":"MESSAGE_CREATE","s":9,"d":{{"content":"{}"}}}}"#,
+        "x".repeat((1 << 20) + 1)
+    );
+    fake.send_raw(Message::text(big));
+    expect_disconnected(&mut shard).await;
+    assert_eq!(next(&mut shard).await, Event::Resumed);
+    assert_eq!((fake.identifies(), fake.resumes()), (1, 2));
+    assert_eq!(
+        shard.seq(),
+        Some(3),
+        "the oversized dispatch's seq was not taken"
+    );
+}
+
+#[tokio::test]
+async fn expired_session_resume_gets_op9_then_identifies() {
+    let fake = FakeDiscord::start(DISCORD_TOKEN).await;
+    let (mut shard, first) = ready(&fake, config(&fake, DISCORD_TOKEN)).await;
+    fake.drop_socket();
+    expect_disconnected(&mut shard).await;
+    fake.expire_session();
+    let reason = expect_disconnected(&mut shard).await;
+    assert!(reason.contains("invalid session"), "{reason}");
+    match next(&mut shard).await {
+        Event::Ready { session_id, .. } => assert_ne!(session_id, first),
+        e => panic!("expected READY, got {e:?}"),
+    }
+    assert_eq!((fake.identifies(), fake.resumes()), (2, 1));
+}
+
+#[tokio::test]
+async fn failed_connects_back_off_growing() {
+    // Accepts TCP and hangs up at once: every WebSocket handshake fails.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            drop(sock);
+            let _ = tx.send(tokio::time::Instant::now());
+        }
+    });
+    let fake = FakeDiscord::start(DISCORD_TOKEN).await;
+    let mut cfg = config(&fake, DISCORD_TOKEN);
+    cfg.url = url;
+    cfg.backoff = (Duration::from_millis(40), Duration::from_millis(160));
+    let mut shard = Shard::new(cfg);
+    let attempts = drive(&mut shard, async {
+        let mut v = vec![];
+        for _ in 0..5 {
+            let t = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+            v.push(t.expect("attempt within 10s").unwrap());
+        }
+        v
+    })
+    .await;
+    let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
+    // Waits are jittered within [full/2, full], full = 40, 80, 160, 160 ms.
+    for (gap, min_ms) in gaps.iter().zip([20, 40, 80, 80]) {
+        assert!(*gap >= Duration::from_millis(min_ms), "{gaps:?}");
+    }
+    // The fifth may still be mid-handshake when the fifth accept is seen.
+    let failures = shard.stats().connect_failures;
+    assert!((4..=5).contains(&failures), "{:?}", shard.stats());
+}

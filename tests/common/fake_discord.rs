@@ -29,6 +29,8 @@ enum Ctl {
     /// Drop the TCP connection without a close frame.
     Drop,
     Close(u16, String),
+    /// Any frame as is (binary, broken JSON, oversized text).
+    Raw(Message),
 }
 
 /// A canned failure for the next create_message calls.
@@ -230,6 +232,17 @@ impl FakeDiscord {
         let _ = self
             .take_current("request_reconnect")
             .send(Ctl::Send(json!({"op": 7, "d": null})));
+    }
+    /// Sends a raw frame on the live connection (it stays the live one).
+    pub fn send_raw(&self, m: Message) {
+        self.inner.with(|s| match &s.current {
+            Some((_, tx)) => drop(tx.send(Ctl::Raw(m))),
+            None => panic!("send_raw: no live gateway connection"),
+        })
+    }
+    /// Forgets the session while the client is away (as Discord does after a while).
+    pub fn expire_session(&self) {
+        self.inner.with(|s| s.session = None);
     }
     pub fn set_ack(&self, ack: bool) {
         self.inner.with(|s| s.ack = ack);
@@ -499,6 +512,7 @@ async fn connection(mut sock: WebSocket, s: Shared, path: &'static str) {
         tokio::select! {
             ctl = rx.recv() => match ctl {
                 Some(Ctl::Send(v)) => { if !send(&mut sock, &v).await { break; } }
+                Some(Ctl::Raw(m)) => { if sock.send(m).await.is_err() { break; } }
                 Some(Ctl::Drop) | None => return,
                 Some(Ctl::Close(code, reason)) => {
                     let _ = sock.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;

@@ -436,6 +436,14 @@ impl Shard {
     /// so a fleet of reconnecting bots does not beat in step) and identify or resume.
     async fn on_hello(&mut self, d: &Value) -> Option<Event> {
         let ms = d.get("heartbeat_interval").and_then(Value::as_u64)?;
+        let conn = self.conn.as_mut()?;
+        if conn.hello {
+            return None; // a repeated Hello changes nothing
+        }
+        conn.hello = true;
+        conn.interval = Duration::from_millis(ms.max(10));
+        conn.due = Instant::now() + conn.interval.mul_f64(rand::random::<f64>());
+        conn.acked = true;
         let frame = match &self.session {
             Some(s) => {
                 self.stats.resumes += 1;
@@ -458,14 +466,6 @@ impl Shard {
                 }})
             }
         };
-        let conn = self.conn.as_mut()?;
-        if conn.hello {
-            return None;
-        }
-        conn.hello = true;
-        conn.interval = Duration::from_millis(ms.max(10));
-        conn.due = Instant::now() + conn.interval.mul_f64(rand::random::<f64>());
-        conn.acked = true;
         self.send(frame).await
     }
 

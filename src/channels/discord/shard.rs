@@ -405,20 +405,14 @@ impl Shard {
                 self.drop_conn(true, None, "Discord asked for a reconnect (op 7)")
                     .await,
             )),
+            Some(9) if d.as_bool() == Some(true) => Ok(Some(
+                self.drop_conn(true, None, "invalid session (resumable)")
+                    .await,
+            )),
             Some(9) => {
-                let resumable = d.as_bool() == Some(true);
-                let wait = if resumable {
-                    None
-                } else {
-                    let (a, b) = self.cfg.invalid_session_wait;
-                    Some(between(a, b))
-                };
-                let reason = if resumable {
-                    "invalid session (resumable)"
-                } else {
-                    "invalid session; identifying again"
-                };
-                Ok(Some(self.drop_conn(resumable, wait, reason).await))
+                let (a, b) = self.cfg.invalid_session_wait;
+                let why = "invalid session; identifying again";
+                Ok(Some(self.drop_conn(false, Some(between(a, b)), why).await))
             }
             Some(10) => Ok(self.on_hello(&d).await),
             Some(11) => {
@@ -521,11 +515,9 @@ impl Shard {
         }
         // 4007 invalid seq, 4009 session timed out: the session is gone.
         let resumable = !matches!(code, 4007 | 4009);
-        let reason = self.scrub(&format!(
-            "Discord closed the connection ({code}{}{})",
-            if reason.is_empty() { "" } else { " " },
-            reason.chars().take(120).collect::<String>()
-        ));
+        let reason: String = reason.chars().take(120).collect();
+        let reason =
+            self.scrub(format!("Discord closed the connection ({code} {reason}").trim_end()) + ")";
         Ok(Some(self.end_conn(resumable, None, reason)))
     }
 

@@ -537,3 +537,40 @@ async fn failed_connects_back_off_growing() {
     let failures = shard.stats().connect_failures;
     assert!((4..=5).contains(&failures), "{:?}", shard.stats());
 }
+
+#[tokio::test]
+async fn wss_urls_take_the_rustls_path() {
+    // Production is wss://gateway.discord.gg: the TLS client must be built (a crypto
+    // provider present) and a bad handshake be an ordinary connect failure, not a panic.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 5];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            let _ = tx.send(buf[..n].to_vec());
+            let _ = sock.write_all(b"HTTP/1.1 400 Not TLS\r\n\r\n").await;
+        }
+    });
+    let fake = FakeDiscord::start(DISCORD_TOKEN).await;
+    let mut cfg = config(&fake, DISCORD_TOKEN);
+    cfg.url = format!("wss://127.0.0.1:{port}");
+    let mut shard = Shard::new(cfg);
+    // Two attempts: the first ClientHello shows TLS was set up, the second that its
+    // failure went through the ordinary backoff.
+    let hellos = drive(&mut shard, async {
+        let mut v = vec![];
+        for _ in 0..2 {
+            let t = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+            v.push(t.expect("a connection within 10s").unwrap());
+        }
+        v
+    })
+    .await;
+    for h in &hellos {
+        assert_eq!(h.first(), Some(&0x16), "a TLS handshake record: {h:?}");
+    }
+    assert!(shard.stats().connect_failures >= 1);
+}

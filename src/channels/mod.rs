@@ -12,6 +12,7 @@ pub mod access;
 pub mod accounts;
 pub mod chunk;
 pub mod conversation;
+pub mod discord;
 pub mod inbox;
 pub mod kinds;
 pub mod pairing;

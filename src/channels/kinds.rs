@@ -67,7 +67,7 @@ impl std::fmt::Debug for Kind {
 }
 
 /// Every channel this build runs, in display order.
-pub static KINDS: &[&Kind] = &[&super::telegram::KIND];
+pub static KINDS: &[&Kind] = &[&super::telegram::KIND, &super::discord::KIND];
 
 /// A kind by id (case-insensitive).
 pub fn kind(id: &str) -> Option<&'static Kind> {
@@ -89,4 +89,24 @@ pub fn unknown(id: &str) -> String {
 
 pub fn keep_token(s: &Secret) -> Secret {
     s.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lists that name channels agree with this table.
+    #[test]
+    fn every_list_of_channels_is_this_table() {
+        let ids: Vec<&str> = KINDS.iter().map(|k| k.id).collect();
+        assert_eq!(ids, crate::config::schema::rules::RUN_CHANNELS);
+        for k in KINDS {
+            assert_eq!(kind(&k.id.to_uppercase()).map(|x| x.id), Some(k.id));
+            assert!(
+                k.chunk_default <= k.chunk_max && k.chunk_max <= super::super::chunk::MAX_CHUNK
+            );
+            assert_eq!(k.credential, format!("{}-bot-token", k.id));
+        }
+        assert!(kind("signal").is_none());
+    }
 }

@@ -4,7 +4,7 @@
 //! keys used for redaction.
 
 mod redact;
-mod rules;
+pub mod rules;
 mod validate;
 
 use std::sync::OnceLock;

@@ -27,10 +27,11 @@ fn onboard_non_interactive_writes_a_valid_config_and_private_secrets() {
     std::fs::create_dir_all(r.join("home")).unwrap();
     std::fs::write(r.join("key"), "sk-ant-test-key\n").unwrap();
     std::fs::write(r.join("tg"), "123456:ABCdef\n").unwrap();
-    for f in ["key", "tg"] {
+    std::fs::write(r.join("dc"), "MTEwMDAw.dc.SECRETdc\n").unwrap();
+    for f in ["key", "tg", "dc"] {
         std::fs::set_permissions(r.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let (key, tg) = (r.join("key"), r.join("tg"));
+    let (key, tg, dc) = (r.join("key"), r.join("tg"), r.join("dc"));
     let args = [
         "onboard",
         "--non-interactive",
@@ -40,6 +41,10 @@ fn onboard_non_interactive_writes_a_valid_config_and_private_secrets() {
         tg.to_str().unwrap(),
         "--telegram-allow-from",
         "4242",
+        "--discord-token-file",
+        dc.to_str().unwrap(),
+        "--discord-allow-from",
+        "410000000000000001",
         "--gateway-bind",
         "lan",
         "--gateway-port",
@@ -48,7 +53,7 @@ fn onboard_non_interactive_writes_a_valid_config_and_private_secrets() {
     let (code, out, err) = cli(r, &args);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
-        !out.contains("sk-ant-test-key") && !out.contains("ABCdef"),
+        !out.contains("sk-ant-test-key") && !out.contains("ABCdef") && !out.contains("SECRETdc"),
         "secrets are never echoed: {out}"
     );
     let creds = state(r).join("credentials");
@@ -56,7 +61,12 @@ fn onboard_non_interactive_writes_a_valid_config_and_private_secrets() {
         std::fs::read_to_string(creds.join("anthropic-api-key")).unwrap(),
         "sk-ant-test-key\n"
     );
-    for f in ["anthropic-api-key", "telegram-bot-token", "gateway-token"] {
+    for f in [
+        "anthropic-api-key",
+        "telegram-bot-token",
+        "discord-bot-token",
+        "gateway-token",
+    ] {
         assert_eq!(mode(&creds.join(f)), 0o600, "{f}");
     }
     let token = std::fs::read_to_string(creds.join("gateway-token")).unwrap();
@@ -68,6 +78,12 @@ fn onboard_non_interactive_writes_a_valid_config_and_private_secrets() {
     assert_eq!(cfg["gateway"]["port"], 19999);
     assert_eq!(cfg["channels"]["telegram"]["dmPolicy"], "allowlist");
     assert_eq!(cfg["channels"]["telegram"]["allowFrom"][0], 4242);
+    // A snowflake is past 2^53: kept a string, exact.
+    assert_eq!(cfg["channels"]["discord"]["dm"]["policy"], "allowlist");
+    assert_eq!(
+        cfg["channels"]["discord"]["dm"]["allowFrom"][0],
+        "410000000000000001"
+    );
     assert!(
         cfg.to_string().find("sk-ant").is_none(),
         "no secret in the config"
@@ -353,6 +369,81 @@ fn channels_add_list_remove_keep_the_token_in_a_private_file() {
     let (code, _, err) = cli(r, &["channels", "login", "--channel", "whatsapp"]);
     assert_eq!(code, 1);
     assert!(err.contains("bot tokens"), "{err}");
+
+    // Discord, from a token file, as the Docker route adds it; a second bot by account.
+    let tok = r.join("discord-token");
+    std::fs::write(&tok, "MTEwMDAw.abc.SECRET_dc\n").unwrap();
+    std::fs::set_permissions(&tok, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let args = [
+        "channels",
+        "add",
+        "--channel",
+        "discord",
+        "--token-file",
+        tok.to_str().unwrap(),
+    ];
+    let (code, out, err) = cli(r, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !out.contains("does not run Discord") && !out.contains("SECRET"),
+        "{out}"
+    );
+    let file = state(r).join("credentials/discord-bot-token");
+    assert_eq!(mode(&file), 0o600);
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(state(r).join("clawdbot.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        cfg["channels"]["discord"]["tokenFile"],
+        file.display().to_string()
+    );
+    let (code, out, _) = cli(r, &["check-config"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _, err) = cli(
+        r,
+        &[
+            "channels",
+            "add",
+            "--channel",
+            "discord",
+            "--token",
+            "MTEw.a.b",
+            "--account",
+            "ops",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("shell history"), "{err}");
+    assert!(state(r).join("credentials/discord-bot-token-ops").exists());
+    for (bad, why) in [
+        (
+            ["--token", "123456:telegram-style"],
+            "does not look like a Discord bot token",
+        ),
+        (["--account", "../x"], "invalid --account"),
+    ] {
+        let mut a = vec![
+            "channels",
+            "add",
+            "--channel",
+            "discord",
+            "--token-file",
+            tok.to_str().unwrap(),
+        ];
+        if bad[0] == "--token" {
+            a.truncate(4);
+        }
+        a.extend(bad);
+        let (code, _, err) = cli(r, &a);
+        assert_eq!(code, 1, "{a:?}");
+        assert!(err.contains(why), "{err}");
+    }
+    let (code, _, err) = cli(
+        r,
+        &["channels", "add", "--channel", "signal", "--token", "x"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("telegram") && err.contains("discord"), "{err}");
 }
 
 #[test]

@@ -51,6 +51,10 @@ pub struct Kind {
     pub typing_every: Duration,
     /// What a delivery target looks like, for errors and `--help`.
     pub target_help: &'static str,
+    /// The DM policy and allowlist keys in the account's section (`dmPolicy` and
+    /// `allowFrom` for Telegram; `dm.policy` and `dm.allowFrom` for Discord).
+    pub dm_policy_key: &'static str,
+    pub allow_from_key: &'static str,
     /// A quick shape check of a token (the CLI refuses an obvious paste error).
     pub check_token: fn(&str) -> Result<(), String>,
     /// Normalises a token as read (Discord's optional `Bot ` prefix).

@@ -23,7 +23,7 @@ pub struct PairingArgs {
 pub enum PairingCommand {
     /// Senders waiting for access (codes expire after an hour).
     List {
-        /// The channel (only `telegram` has pairing in this build).
+        /// The channel (`telegram`, `discord`).
         #[arg(default_value = "telegram")]
         channel: String,
         /// Print the gateway's answer as JSON.
@@ -32,7 +32,7 @@ pub enum PairingCommand {
     },
     /// Let a sender in: its id joins the channel's stored allowlist.
     Approve {
-        /// The channel the code came from (`telegram`).
+        /// The channel the code came from (`telegram`, `discord`).
         channel: String,
         /// The 8-character code the bot sent to the sender.
         code: String,

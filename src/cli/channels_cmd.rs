@@ -6,25 +6,21 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::ConnectOpts;
+use crate::channels::kinds::{self, KINDS, Kind};
 use crate::paths::{Env, Paths};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Channel {
-    Telegram,
-    Discord,
+/// `--channel`: one of the kinds this build runs (`channels::kinds::KINDS`).
+fn channel_arg() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(KINDS.iter().map(|k| k.id))
 }
 
-impl Channel {
-    fn id(self) -> &'static str {
-        match self {
-            Channel::Telegram => "telegram",
-            Channel::Discord => "discord",
-        }
-    }
+fn kind_of(id: &str) -> &'static Kind {
+    // The parser only lets table ids through.
+    kinds::kind(id).unwrap_or(KINDS[0])
 }
 
 #[derive(Debug, Args)]
@@ -39,11 +35,11 @@ pub struct ChannelsArgs {
 pub enum ChannelsCommand {
     /// Add a bot account (its token is stored as a 0600 file, the config points at it).
     #[command(
-        after_help = "Examples:\n  clawdbot channels add --channel telegram --token-file ~/.secrets/telegram\n  clawdbot channels add --channel telegram --token \"$TOKEN\" --account work"
+        after_help = "Examples:\n  clawdbot channels add --channel telegram --token-file ~/.secrets/telegram\n  clawdbot channels add --channel discord --token-file ~/.secrets/discord\n  clawdbot channels add --channel telegram --token \"$TOKEN\" --account work\n\nTelegram tokens come from @BotFather; Discord tokens from the Developer Portal (Applications > your app > Bot > Reset Token; enable the Message Content intent there too)."
     )]
     Add {
-        #[arg(long, value_enum)]
-        channel: Channel,
+        #[arg(long, value_parser = channel_arg())]
+        channel: String,
         /// The bot token (prefer --token-file: a flag can show up in shell history).
         #[arg(long, conflicts_with = "token_file")]
         token: Option<String>,
@@ -58,14 +54,14 @@ pub enum ChannelsCommand {
     List,
     /// Remove an account from the config and delete its stored token.
     Remove {
-        #[arg(long, value_enum)]
-        channel: Channel,
+        #[arg(long, value_parser = channel_arg())]
+        channel: String,
         #[arg(long, default_value = "default")]
         account: String,
     },
     /// Live status from the running gateway.
     Status,
-    /// QR-code login (WhatsApp-style channels): not needed for Telegram or Discord.
+    /// QR-code login (WhatsApp-style channels): not needed for bot-token channels.
     Login {
         #[arg(long)]
         channel: Option<String>,
@@ -77,19 +73,17 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn base(ch: Channel, account: &str) -> String {
-    if account == "default" {
-        format!("channels.{}", ch.id())
-    } else {
-        format!("channels.{}.accounts.{account}", ch.id())
-    }
+fn base(ch: &Kind, account: &str) -> String {
+    crate::channels::accounts::key_of(ch, account)
 }
 
-fn token_name(ch: Channel, account: &str) -> String {
+/// The stored token's file name: the kind's credential name (the one the Nix modules
+/// and systemd use), with the account id for a second bot.
+fn token_name(ch: &Kind, account: &str) -> String {
     if account == "default" {
-        format!("{}-bot-token", ch.id())
+        ch.credential.to_string()
     } else {
-        format!("{}-bot-token-{account}", ch.id())
+        format!("{}-{account}", ch.credential)
     }
 }
 
@@ -104,6 +98,12 @@ pub fn run(args: ChannelsArgs, profile: Option<&str>) -> ExitCode {
             token_file,
             account,
         } => {
+            let channel = kind_of(&channel);
+            if !valid_account_id(&account) {
+                return fail(format!(
+                    "invalid --account {account:?}: use letters, digits, - and _ (it names a config key and a file)"
+                ));
+            }
             let nix = crate::nix::NixMode::detect(&env, &paths.config_path);
             if nix.enabled {
                 return fail(crate::nix::key_remediation(&format!(
@@ -112,7 +112,12 @@ pub fn run(args: ChannelsArgs, profile: Option<&str>) -> ExitCode {
                 )));
             }
             let token = match (token, token_file) {
-                (Some(t), _) => t.trim().to_string(),
+                (Some(t), _) => {
+                    eprintln!(
+                        "warning: a token on the command line can end up in your shell history; prefer --token-file"
+                    );
+                    t.trim().to_string()
+                }
                 (None, Some(f)) => {
                     match crate::config::secrets::read_secret_file("--token-file", &f, &mut vec![])
                     {
@@ -122,10 +127,8 @@ pub fn run(args: ChannelsArgs, profile: Option<&str>) -> ExitCode {
                 }
                 (None, None) => return fail("pass --token-file PATH (or --token TOKEN)"),
             };
-            if channel == Channel::Telegram && !token.contains(':') {
-                return fail(
-                    "that does not look like a Telegram bot token (<digits>:<letters>, from @BotFather)",
-                );
+            if let Err(e) = (channel.check_token)(&token) {
+                return fail(e);
             }
             if let Err(e) = crate::fsutil::create_private_dir(&paths.state_dir)
                 .and_then(|_| crate::fsutil::create_private_dir(&creds))
@@ -147,18 +150,12 @@ pub fn run(args: ChannelsArgs, profile: Option<&str>) -> ExitCode {
                 Ok(_) => {
                     println!(
                         "Added {} account {account}: token stored in {} (0600), {key} points at it.",
-                        channel.id(),
+                        channel.id,
                         file.display()
                     );
-                    if channel == Channel::Discord {
-                        println!(
-                            "Note: this gateway does not run Discord yet; the account is kept in the config."
-                        );
-                    } else {
-                        println!(
-                            "A running gateway picks up the config; restart it to start polling: clawdbot gateway restart"
-                        );
-                    }
+                    println!(
+                        "Restart the gateway to start the bot: clawdbot gateway restart (then: clawdbot channels status)"
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -179,7 +176,8 @@ pub fn run(args: ChannelsArgs, profile: Option<&str>) -> ExitCode {
                 .filter(|c| !c.is_empty())
             else {
                 println!(
-                    "No channels configured. Add one: clawdbot channels add --channel telegram --token-file PATH"
+                    "No channels configured. Add one: clawdbot channels add --channel {} --token-file PATH",
+                    kinds::ids().replace(", ", "|")
                 );
                 return ExitCode::SUCCESS;
             };
@@ -209,6 +207,7 @@ pub fn run(args: ChannelsArgs, profile: Option<&str>) -> ExitCode {
             ExitCode::SUCCESS
         }
         ChannelsCommand::Remove { channel, account } => {
+            let channel = kind_of(&channel);
             let key = base(channel, &account);
             match super::config_cmd::edit_config(&paths, &env, &[(key.as_str(), None)]) {
                 Ok(false) => fail(format!(
@@ -273,10 +272,26 @@ pub fn run(args: ChannelsArgs, profile: Option<&str>) -> ExitCode {
             }
         }
         ChannelsCommand::Login { channel } => fail(format!(
-            "No QR login needed{}: Telegram and Discord use bot tokens (`clawdbot channels add --channel telegram --token-file PATH`). QR-login channels such as WhatsApp are not supported by this gateway.",
-            channel.map(|c| format!(" for {c}")).unwrap_or_default()
+            "No QR login needed{}: {} use bot tokens (`clawdbot channels add --channel <{}> --token-file PATH`). QR-login channels such as WhatsApp are not supported by this gateway.",
+            channel.map(|c| format!(" for {c}")).unwrap_or_default(),
+            KINDS
+                .iter()
+                .map(|k| k.label)
+                .collect::<Vec<_>>()
+                .join(" and "),
+            kinds::ids().replace(", ", "|"),
         )),
     }
+}
+
+/// An account id becomes a config key and part of a file name: no dots, slashes or
+/// spaces.
+fn valid_account_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `clawdbot update`: says how to update, for the way this binary was installed.

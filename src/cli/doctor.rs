@@ -215,20 +215,70 @@ pub fn run(args: DoctorArgs, profile: Option<&str>) -> ExitCode {
         );
     }
     if let Some(l) = &loaded {
-        for key in ["/gateway/auth/tokenFile", "/channels/telegram/tokenFile"] {
-            if let Some(p) = l.resolved.pointer(key).and_then(Value::as_str) {
-                let p = env.expand_tilde(p);
+        let mut files = vec![(
+            "gateway.auth.tokenFile".to_string(),
+            l.resolved
+                .pointer("/gateway/auth/tokenFile")
+                .and_then(Value::as_str)
+                .map(String::from),
+        )];
+        // Every channel account of every kind: its token file, and whether a token is
+        // there at all (and looks like one).
+        for kind in crate::channels::kinds::KINDS {
+            for a in crate::channels::accounts::accounts(&l.resolved, &l.env, kind) {
+                let key = a.key();
+                files.push((
+                    format!("{key}.tokenFile"),
+                    a.section
+                        .get("tokenFile")
+                        .and_then(Value::as_str)
+                        .map(String::from),
+                ));
+                if !a.enabled {
+                    continue;
+                }
+                match &a.token {
+                    Ok(Some(t)) => {
+                        if let Err(e) = (kind.check_token)(t.expose()) {
+                            d.add(
+                                "channels",
+                                Severity::Warn,
+                                format!("{key}: {e}"),
+                                Some(format!("get a new token {}", kind.token_hint)),
+                            );
+                        }
+                        if a.section.contains_key(kind.inline_token_key) {
+                            d.add("channels", Severity::Warn, format!("{key}.{} holds the token in the config", kind.inline_token_key), Some(format!("move it to a file: clawdbot channels add --channel {} --token-file PATH", kind.id)));
+                        }
+                    }
+                    Ok(None) => d.add(
+                        "channels",
+                        Severity::Warn,
+                        format!(
+                            "{key}: no bot token, so the {} bot does not start",
+                            kind.label
+                        ),
+                        Some(format!(
+                            "clawdbot channels add --channel {} --token-file PATH (or set {})",
+                            kind.id, kind.token_env
+                        )),
+                    ),
+                    // A missing or unreadable token file is reported below, by path.
+                    Err(_) if a.section.contains_key("tokenFile") => {}
+                    Err(e) => d.add("channels", Severity::Error, format!("{key}: {e}"), None),
+                }
+            }
+        }
+        for (key, path) in files {
+            if let Some(p) = path {
+                let p = env.expand_tilde(&p);
                 if p.exists() {
                     d.private("secrets", &p, 0o600);
                 } else {
                     d.add(
                         "secrets",
                         Severity::Error,
-                        format!(
-                            "{} points at {}, which does not exist",
-                            key.trim_start_matches('/').replace('/', "."),
-                            p.display()
-                        ),
+                        format!("{key} points at {}, which does not exist", p.display()),
                         Some("create the file (mode 0600) or fix the path".into()),
                     );
                 }

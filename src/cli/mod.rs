@@ -65,17 +65,17 @@ pub enum Command {
         after_help = "Examples:\n  clawdbot config path\n  clawdbot config get gateway.port\n  clawdbot config set gateway.port 3000\n  clawdbot config unset gateway.bind"
     )]
     Config(config_cmd::ConfigArgs),
-    /// Add, list and remove channel accounts (Telegram bot tokens); live status.
+    /// Add, list and remove channel accounts (Telegram and Discord bot tokens); live status.
     Channels(channels_cmd::ChannelsArgs),
     /// How to update this install (cargo, Nix or Docker).
     Update,
     /// Check the setup: config, permissions, token, port, service, clock, disk.
     Doctor(doctor::DoctorArgs),
-    /// Set up the assistant: model key, Telegram bot, gateway, workspace (and the service).
+    /// Set up the assistant: model key, Telegram/Discord bot, gateway, workspace (and the service).
     Onboard(onboard::OnboardArgs),
-    /// Let Telegram senders in: list pending pairing codes, approve one.
+    /// Let Telegram and Discord senders in: list pending pairing codes, approve one.
     #[command(
-        after_help = "An unknown sender who messages the bot gets an 8-character code (valid for an hour).\n\nExamples:\n  clawdbot pairing list\n  clawdbot pairing approve telegram K7QX2M9P"
+        after_help = "An unknown sender who messages the bot gets an 8-character code (valid for an hour).\n\nExamples:\n  clawdbot pairing list\n  clawdbot pairing list discord\n  clawdbot pairing approve telegram K7QX2M9P"
     )]
     Pairing(assistant_cmds::PairingArgs),
     /// Decide on commands the agent wants to run (tools.exec.ask).

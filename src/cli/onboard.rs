@@ -1,5 +1,5 @@
 //! `clawdbot onboard`: from nothing to a configured assistant. Asks for (or takes as
-//! flags) the model provider and key, the Telegram bot token, how the gateway listens,
+//! flags) the model provider and key, the Telegram and Discord bot tokens, how the gateway listens,
 //! and the workspace; stores secrets as 0600 files under `<stateDir>/credentials/`
 //! (never echoed, never in the config), writes the config atomically and validated,
 //! bootstraps the workspace, and can install the service.
@@ -27,7 +27,7 @@ const PROVIDERS: &[(&str, &str)] = &[
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  clawdbot onboard                      # asks, step by step\n  clawdbot onboard --non-interactive --api-key-file ~/.secrets/anthropic \\\n      --telegram-token-file ~/.secrets/telegram --telegram-allow-from 123456789\n  clawdbot onboard --non-interactive --gateway-bind lan --gateway-port 18789   # in a container\n  clawdbot onboard --install-daemon     # and install + start the user service"
+    after_help = "Examples:\n  clawdbot onboard                      # asks, step by step\n  clawdbot onboard --non-interactive --api-key-file ~/.secrets/anthropic \\\n      --telegram-token-file ~/.secrets/telegram --telegram-allow-from 123456789\n  clawdbot onboard --non-interactive --discord-token-file ~/.secrets/discord\n  clawdbot onboard --non-interactive --gateway-bind lan --gateway-port 18789   # in a container\n  clawdbot onboard --install-daemon     # and install + start the user service"
 )]
 pub struct OnboardArgs {
     /// Take everything from flags; never prompt (scripts, containers).
@@ -52,6 +52,12 @@ pub struct OnboardArgs {
     /// Telegram user ids allowed to DM the bot without pairing (repeatable).
     #[arg(long, value_name = "ID")]
     pub telegram_allow_from: Vec<String>,
+    /// Read the Discord bot token from this file (stored as credentials/discord-bot-token).
+    #[arg(long, value_name = "PATH")]
+    pub discord_token_file: Option<PathBuf>,
+    /// Discord user ids allowed to DM the bot without pairing (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub discord_allow_from: Vec<String>,
     /// How the gateway listens (lan for Docker/VPS; needs a token, which is generated).
     #[arg(long, value_enum)]
     pub gateway_bind: Option<Bind>,
@@ -202,54 +208,78 @@ fn onboard(args: OnboardArgs, profile: Option<&str>) -> Result<ExitCode, String>
         key_note = format!("none stored: set ${var} (or {var}_FILE) for the gateway");
     }
 
-    // Telegram.
+    // Channels: a bot token for each kind, and who may DM it without pairing.
     let mut edits: Vec<(String, Option<Value>)> =
         vec![("agents.defaults.model.primary".into(), Some(json!(model)))];
-    let tg_token = if let Some(f) = &args.telegram_token_file {
-        Some(read_secret(f, "--telegram-token-file")?)
-    } else if ask {
-        let t = prompt_secret("Telegram bot token from @BotFather (empty: skip)");
-        (!t.is_empty()).then_some(t)
-    } else {
-        None
-    };
-    let mut allow = args.telegram_allow_from.clone();
-    if let Some(t) = tg_token {
-        if !t.contains(':') {
-            return Err("that does not look like a Telegram bot token (<digits>:<letters>)".into());
-        }
-        let p = store(&creds, "telegram-bot-token", &t)?;
+    let mut channel_notes = vec![];
+    for kind in crate::channels::kinds::KINDS {
+        let (file, allow) = match kind.id {
+            "telegram" => (&args.telegram_token_file, &args.telegram_allow_from),
+            "discord" => (&args.discord_token_file, &args.discord_allow_from),
+            _ => (&None, &vec![]),
+        };
+        let flag = format!("--{}-token-file", kind.id);
+        let token = if let Some(f) = file {
+            Some(read_secret(f, &flag)?)
+        } else if ask {
+            let t = prompt_secret(&format!(
+                "{} bot token, {} (empty: skip)",
+                kind.label, kind.token_hint
+            ));
+            (!t.is_empty()).then_some(t)
+        } else {
+            None
+        };
+        let Some(t) = token else { continue };
+        (kind.check_token)(&t)?;
+        let p = store(&creds, kind.credential, &t)?;
+        let base = format!("channels.{}", kind.id);
         edits.push((
-            "channels.telegram.tokenFile".into(),
+            format!("{base}.tokenFile"),
             Some(json!(p.display().to_string())),
         ));
+        let mut allow = allow.clone();
         if ask && allow.is_empty() {
             let id = prompt(
-                "Your Telegram user id, to skip pairing (empty: pair with a code)",
+                &format!(
+                    "Your {} user id, to skip pairing (empty: pair with a code)",
+                    kind.label
+                ),
                 "",
             );
             if !id.is_empty() {
                 allow.push(id);
             }
         }
+        let policy = format!("{base}.{}", kind.dm_policy_key);
         if allow.is_empty() {
-            edits.push(("channels.telegram.dmPolicy".into(), Some(json!("pairing"))));
+            edits.push((policy, Some(json!("pairing"))));
+            channel_notes.push(format!(
+                "{:<10} bot token stored; DMs: pairing (approve with `clawdbot pairing approve {} <code>`)",
+                kind.id, kind.id
+            ));
         } else {
+            // Ids stay numbers where JSON numbers hold them exactly (Telegram's); a
+            // Discord snowflake is larger than 2^53 and stays a string.
             let ids: Vec<Value> = allow
                 .iter()
                 .map(|a| {
                     a.parse::<i64>()
+                        .ok()
+                        .filter(|n| n.unsigned_abs() < 1 << 53)
                         .map(Value::from)
-                        .unwrap_or_else(|_| json!(a))
+                        .unwrap_or_else(|| json!(a))
                 })
                 .collect();
+            edits.push((policy, Some(json!("allowlist"))));
             edits.push((
-                "channels.telegram.dmPolicy".into(),
-                Some(json!("allowlist")),
-            ));
-            edits.push((
-                "channels.telegram.allowFrom".into(),
+                format!("{base}.{}", kind.allow_from_key),
                 Some(Value::Array(ids)),
+            ));
+            channel_notes.push(format!(
+                "{:<10} bot token stored; DMs: allowed for {}",
+                kind.id,
+                allow.join(", ")
             ));
         }
     }
@@ -311,18 +341,8 @@ fn onboard(args: OnboardArgs, profile: Option<&str>) -> Result<ExitCode, String>
 
     println!("Wrote {}", paths.config_path.display());
     println!("  model      {model} (key: {key_note})");
-    if edits
-        .iter()
-        .any(|(k, _)| k == "channels.telegram.tokenFile")
-    {
-        println!(
-            "  telegram   bot token stored; DMs: {}",
-            if allow.is_empty() {
-                "pairing (approve with `clawdbot pairing approve telegram <code>`)".to_string()
-            } else {
-                format!("allowed for {}", allow.join(", "))
-            }
-        );
+    for note in &channel_notes {
+        println!("  {note}");
     }
     println!(
         "  gateway    token in {}{}",

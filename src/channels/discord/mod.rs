@@ -46,6 +46,8 @@ pub static KIND: Kind = Kind {
     // Discord shows "typing…" for 10 s.
     typing_every: Duration::from_secs(8),
     target_help: "channel:<id> for a channel, user:<id> for a DM",
+    dm_policy_key: "dm.policy",
+    allow_from_key: "dm.allowFrom",
     check_token,
     clean_token,
     run: |ch, acct| Box::pin(run_account(ch, acct)),

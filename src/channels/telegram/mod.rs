@@ -47,6 +47,8 @@ pub static KIND: Kind = Kind {
     reply_to_default: "first",
     typing_every: Duration::from_secs(5),
     target_help: "a chat id, e.g. 123456789 or -1001234567890",
+    dm_policy_key: "dmPolicy",
+    allow_from_key: "allowFrom",
     check_token,
     clean_token: kinds::keep_token,
     run: |ch, acct| Box::pin(run_account(ch, acct)),

@@ -59,6 +59,14 @@ put("telegram", '{"ok":false,"error_code":409,"description":"Conflict: terminate
 put("telegram", "\x01<html>502 Bad Gateway</html>")
 put("telegram", '{"ok":true,"result":[{"update_id":9223372036854775807,"message":{"text":"x","chat":{"id":1}}}]}\0{"version":1,"updates":[],"lastUpdateId":9223372036854775806}')
 
+# discord: section \0 MESSAGE_CREATE \0 target \0 inbox file.
+dmsg = {"id": "5000000000000000001", "channel_id": "3200000000000000001", "guild_id": "3100000000000000001", "type": 0,
+        "content": "<@1100000000000000001> hello", "author": {"id": "4100000000000000001", "username": "ann", "global_name": "Ann"},
+        "mentions": [{"id": "1100000000000000001"}]}
+put("discord", json.dumps({"guilds": {"3100000000000000001": {"requireMention": True, "users": ["ann"], "channels": {"*": {"allow": True}}}}}) + "\0" + json.dumps(dmsg) + "\0channel:3200000000000000001\0" + json.dumps({"version": 1, "updates": [dmsg], "lastUpdateId": 5000000000000000001, "recent": [5000000000000000001]}))
+put("discord", json.dumps({"dm": {"policy": "allowlist", "allowFrom": ["user:4100000000000000001", "<@!4100000000000000001>"]}}) + "\0" + json.dumps({**dmsg, "guild_id": None, "type": 19, "referenced_message": {"author": {"id": "1100000000000000001"}}}) + "\0<@!4100000000000000001>")
+put("discord", "{}\0" + json.dumps({**dmsg, "id": "../../x"}) + "\0channel:../x\0{\"recent\": [1, \"x\"]}")
+
 # sse: 8 bytes of chunk sizes, then a stream of each provider.
 def sse(events):
     return "".join(f"event: {n}\ndata: {json.dumps(d)}\n\n" if n else f"data: {d if isinstance(d, str) else json.dumps(d)}\n\n" for n, d in events)

@@ -110,9 +110,23 @@ pub fn current_section(resolved: &Value, kind: &Kind, id: &str) -> Option<Map<St
         .map(|(_, s)| s)
 }
 
-/// The accounts `channels.<kind>` configures.
+/// The accounts `channels.<kind>` configures. With no section at all, a token in the
+/// kind's environment variable (or `<VAR>_FILE`, or the systemd credential) is the
+/// default account on default settings: `fly secrets set DISCORD_BOT_TOKEN=…` is a
+/// whole setup.
 pub fn accounts(resolved: &Value, env: &Env, kind: &'static Kind) -> Vec<Account> {
-    sections(resolved, kind)
+    let mut found = sections(resolved, kind);
+    let section_absent = resolved
+        .get("channels")
+        .and_then(|c| c.get(kind.id))
+        .is_none();
+    if found.is_empty() && section_absent {
+        let (token, _) = token_of(kind, "default", &Map::new(), env);
+        if !matches!(token, Ok(None)) {
+            found.push(("default".into(), Map::new()));
+        }
+    }
+    found
         .into_iter()
         .map(|(id, section)| {
             let enabled = section.get("enabled").and_then(Value::as_bool) != Some(false);
@@ -180,5 +194,36 @@ fn token_of(
         ),
         Ok(None) => (Ok(None), None),
         Err(e) => (Err(e), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channels::{discord, telegram};
+    use serde_json::json;
+
+    #[test]
+    fn accounts_from_sections_and_from_the_environment_alone() {
+        let none = Env::from_pairs([("HOME", "/nonexistent")]);
+        assert!(accounts(&json!({}), &none, &discord::KIND).is_empty());
+        // `fly secrets set DISCORD_BOT_TOKEN=…` and nothing else: one default account,
+        // its token cleaned of a pasted `Bot ` prefix.
+        let env = Env::from_pairs([("HOME", "/nonexistent"), ("DISCORD_BOT_TOKEN", "Bot a.b.c")]);
+        let a = accounts(&json!({}), &env, &discord::KIND);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].id, "default");
+        assert_eq!(a[0].token.as_ref().unwrap().as_ref().unwrap().expose(), "a.b.c");
+        assert_eq!(a[0].api_root, discord::rest::DEFAULT_API_ROOT);
+        // A section that disables the channel wins over the environment.
+        let off = json!({"channels": {"discord": {"enabled": false}}});
+        assert!(accounts(&off, &env, &discord::KIND).iter().all(|a| !a.enabled));
+        // Accounts never inherit another bot's token; the env var is the default's only.
+        let cfg = json!({"channels": {"telegram": {"botToken": "1:a", "accounts": {"work": {"dmPolicy": "open"}}}}});
+        let t = accounts(&cfg, &env, &telegram::KIND);
+        assert_eq!(t.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["default", "work"]);
+        assert!(matches!(t[1].token, Ok(None)));
+        assert_eq!(t[1].key(), "channels.telegram.accounts.work");
+        assert!(t[1].require_token().unwrap_err().contains("channels.telegram.accounts.work.tokenFile"));
     }
 }

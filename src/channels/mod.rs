@@ -156,6 +156,17 @@ impl Registry {
         }
     }
 
+    /// The accounts of `channel` that reported a status (started, or tried to).
+    pub fn accounts_of(&self, channel: &str) -> Vec<String> {
+        self.accounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|(c, _)| c == channel)
+            .map(|(_, a)| a.clone())
+            .collect()
+    }
+
     pub fn get(&self, channel: &str, account: &str) -> Option<AccountStatus> {
         self.accounts
             .lock()

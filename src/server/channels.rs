@@ -18,10 +18,12 @@ type Configured = (String, String, Vec<String>, bool);
 /// Every `channels.<id>` section that is not disabled: the kinds this build runs (in
 /// [`KINDS`] order, their accounts as the runners see them), then any other channel
 /// the config names, reported as not running so it is not silently ignored.
-fn configured_channels(resolved: &Value) -> Vec<Configured> {
-    let Some(channels) = resolved.get("channels").and_then(Value::as_object) else {
-        return vec![];
-    };
+fn configured_channels(resolved: &Value, registry: &Registry) -> Vec<Configured> {
+    let empty = Map::new();
+    let channels = resolved
+        .get("channels")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let on = |id: &str| {
         channels
             .get(id)
@@ -29,12 +31,20 @@ fn configured_channels(resolved: &Value) -> Vec<Configured> {
     };
     let mut out: Vec<Configured> = KINDS
         .iter()
-        .filter(|k| on(k.id))
-        .map(|k| {
-            let ids = accounts::sections(resolved, k)
-                .into_iter()
-                .map(|(id, _)| id);
-            (k.id.to_string(), k.label.to_string(), ids.collect(), true)
+        .filter_map(|k| {
+            let mut ids: Vec<String> = if on(k.id) {
+                accounts::sections(resolved, k)
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect()
+            } else {
+                vec![]
+            };
+            // Started from the environment alone (`DISCORD_BOT_TOKEN`, no section).
+            if !channels.contains_key(k.id) {
+                ids.extend(registry.accounts_of(k.id));
+            }
+            (!ids.is_empty()).then(|| (k.id.to_string(), k.label.to_string(), ids, true))
         })
         .collect();
     for id in channels.keys() {
@@ -72,7 +82,7 @@ pub fn health_channels(resolved: &Value, registry: &Registry) -> (Value, Value, 
     let mut channels = Map::new();
     let mut order = vec![];
     let mut labels = Map::new();
-    for (id, label, accounts, runs) in configured_channels(resolved) {
+    for (id, label, accounts, runs) in configured_channels(resolved, registry) {
         let accs: Map<String, Value> = accounts
             .iter()
             .map(|a| (a.clone(), Value::Object(account(&id, a, runs, registry))))
@@ -103,7 +113,7 @@ pub fn status(resolved: &Value, registry: &Registry) -> Value {
     let mut labels = Map::new();
     let mut order = vec![];
     let mut meta = vec![];
-    for (id, label, accs, runs) in configured_channels(resolved) {
+    for (id, label, accs, runs) in configured_channels(resolved, registry) {
         order.push(Value::from(id.clone()));
         labels.insert(id.clone(), Value::from(label.clone()));
         meta.push(json!({"id": id, "label": label, "detailLabel": label}));

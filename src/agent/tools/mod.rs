@@ -139,4 +139,23 @@ mod tests {
         let names: Vec<_> = only.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["read", "write", "edit", "ls"]);
     }
+
+    /// Every tool the model is offered has an arm in `call`, and every arm is offered:
+    /// the two lists cannot drift.
+    #[test]
+    fn offered_tools_are_exactly_the_dispatched_ones() {
+        let src = include_str!("mod.rs");
+        let body = &src[src.find("let r: Result<String, String> = match name {").unwrap()..];
+        let body = &body[..body.find("other => Err(").unwrap()];
+        let mut arms: Vec<&str> = body
+            .lines()
+            .filter(|l| l.trim_start().starts_with('"'))
+            .flat_map(|l| l.split("=>").next().unwrap_or_default().split('|'))
+            .map(|t| t.trim().trim_matches('"'))
+            .collect();
+        arms.sort_unstable();
+        let mut offered: Vec<String> = all_specs().into_iter().map(|s| s.name).collect();
+        offered.sort_unstable();
+        assert_eq!(arms, offered);
+    }
 }

@@ -13,6 +13,8 @@
 
 pub mod decode;
 mod inbound;
+
+pub use inbound::access;
 pub mod rest;
 pub mod shard;
 
@@ -217,6 +219,11 @@ pub async fn run_account(ch: Arc<Channels>, account: Account) {
             return;
         }
     };
+    let sec = &account.section;
+    if !sec.contains_key("guilds") && !sec.contains_key("groupPolicy") {
+        // Safe by default, unlike the original's "open" for an env-only setup: say so.
+        tracing::info!(target: "channels", "[discord] account {id}: server (guild) messages are ignored until channels.discord.guilds lists a server or groupPolicy is \"open\"; DMs use dm.policy (default: pairing)");
+    }
     let allow_bots = account.section.get("allowBots").and_then(Value::as_bool) == Some(true);
     let worker = Arc::new(Worker {
         dc: inbound::Dc {

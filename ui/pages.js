@@ -67,7 +67,7 @@ export function overviewPage({ gw, main }) {
             h("span", { class: "pill " + (a.connected ? "ok" : a.running ? "warn" : "bad") }, a.connected ? "connected" : a.running ? "starting" : "stopped"),
             a.bot?.username ? "@" + a.bot.username : "–",
             ago(a.lastInboundAt),
-          ])), "No channels configured (channels.telegram in the config)."),
+          ])), "No channels configured (channels.telegram or channels.discord in the config)."),
         h("h2", {}, "Last errors"),
         errors.length ? table(["Where", "Error"], errors) : h("p", { class: "muted" }, "None."),
         h("p", { class: "muted" }, `Config: ${g.configPath || "?"} · state: ${g.stateDir || "?"}`),
@@ -111,19 +111,24 @@ export function channelsPage({ gw, main }) {
   const load = async () => {
     try {
       const st = await gw.rpc("channels.status");
-      const pairing = await gw.rpc("pairing.list", { channel: "telegram" }).catch(() => ({ requests: [], allowFrom: [] }));
+      // Every configured channel this gateway runs pairs unknown senders; others refuse.
+      const order = st.channelOrder || Object.keys(st.channelAccounts || {});
+      const pairings = (await Promise.all(order.map((ch) => gw.rpc("pairing.list", { channel: ch })
+        .then((p) => [ch, p]).catch(() => null)))).filter(Boolean);
       body.replaceChildren(
         table(["Channel", "Account", "Running", "Connected", "Bot", "Last error"],
           Object.entries(st.channelAccounts || {}).flatMap(([ch, accts]) => accts.map((a) => [
-            ch, a.accountId, a.running ? "yes" : "no", a.connected ? "yes" : "no",
+            st.channelLabels?.[ch] || ch, a.accountId, a.running ? "yes" : "no", a.connected ? "yes" : "no",
             a.bot?.username ? "@" + a.bot.username : "–", a.lastError || "–",
           ])), "No channels configured."),
-        h("h2", {}, "Telegram pairing requests"),
-        table(["Code", "Sender", "Since", ""], (pairing.requests || []).map((r) => {
-          const btn = h("button", { type: "button", "data-code": r.code, onclick: () => act(btn, () => gw.rpc("pairing.approve", { channel: "telegram", code: r.code }), load) }, "Approve");
-          return [h("code", {}, r.code), `${r.id}${r.meta?.username ? " @" + r.meta.username : ""}`, ago(Date.parse(r.createdAt)), btn];
-        }), "No one is waiting. Unknown senders get a code from the bot; approve it here."),
-        h("p", { class: "muted" }, `Approved senders: ${(pairing.allowFrom || []).join(", ") || "none"}`),
+        ...pairings.flatMap(([ch, pairing]) => [
+          h("h2", {}, `${st.channelLabels?.[ch] || ch} pairing requests`),
+          table(["Code", "Sender", "Since", ""], (pairing.requests || []).map((r) => {
+            const btn = h("button", { type: "button", "data-code": r.code, onclick: () => act(btn, () => gw.rpc("pairing.approve", { channel: ch, code: r.code }), load) }, "Approve");
+            return [h("code", {}, r.code), `${r.id}${r.meta?.username ? " @" + r.meta.username : ""}`, ago(Date.parse(r.createdAt)), btn];
+          }), "No one is waiting. Unknown senders get a code from the bot; approve it here."),
+          h("p", { class: "muted" }, `Approved senders: ${(pairing.allowFrom || []).join(", ") || "none"}`),
+        ]),
       );
     } catch (e) { fail(body, e); }
   };

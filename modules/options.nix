@@ -120,7 +120,9 @@ in
       Secret files, by name, passed to the gateway as files (NixOS: LoadCredential;
       Home Manager: the config's *File keys). Never read at evaluation, never copied to
       the store. Known names: gateway-token,
-      gateway-password, telegram-bot-token, discord-bot-token, and
+      gateway-password, telegram-bot-token (channels.telegram.tokenFile),
+      discord-bot-token (channels.discord.tokenFile: a Discord bot, with the Message
+      Content intent enabled in the Developer Portal), and
       `<provider>-api-key` for model providers (anthropic-api-key, openai-api-key, …;
       passed as `<PROVIDER>_API_KEY_FILE`).
     '';

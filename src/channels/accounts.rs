@@ -213,17 +213,31 @@ mod tests {
         let a = accounts(&json!({}), &env, &discord::KIND);
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].id, "default");
-        assert_eq!(a[0].token.as_ref().unwrap().as_ref().unwrap().expose(), "a.b.c");
+        assert_eq!(
+            a[0].token.as_ref().unwrap().as_ref().unwrap().expose(),
+            "a.b.c"
+        );
         assert_eq!(a[0].api_root, discord::rest::DEFAULT_API_ROOT);
         // A section that disables the channel wins over the environment.
         let off = json!({"channels": {"discord": {"enabled": false}}});
-        assert!(accounts(&off, &env, &discord::KIND).iter().all(|a| !a.enabled));
+        assert!(
+            accounts(&off, &env, &discord::KIND)
+                .iter()
+                .all(|a| !a.enabled)
+        );
         // Accounts never inherit another bot's token; the env var is the default's only.
         let cfg = json!({"channels": {"telegram": {"botToken": "1:a", "accounts": {"work": {"dmPolicy": "open"}}}}});
         let t = accounts(&cfg, &env, &telegram::KIND);
-        assert_eq!(t.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["default", "work"]);
+        assert_eq!(
+            t.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+            ["default", "work"]
+        );
         assert!(matches!(t[1].token, Ok(None)));
         assert_eq!(t[1].key(), "channels.telegram.accounts.work");
-        assert!(t[1].require_token().unwrap_err().contains("channels.telegram.accounts.work.tokenFile"));
+        assert!(
+            t[1].require_token()
+                .unwrap_err()
+                .contains("channels.telegram.accounts.work.tokenFile")
+        );
     }
 }

@@ -145,7 +145,9 @@ mod tests {
     #[test]
     fn offered_tools_are_exactly_the_dispatched_ones() {
         let src = include_str!("mod.rs");
-        let body = &src[src.find("let r: Result<String, String> = match name {").unwrap()..];
+        let body = &src[src
+            .find("let r: Result<String, String> = match name {")
+            .unwrap()..];
         let body = &body[..body.find("other => Err(").unwrap()];
         let mut arms: Vec<&str> = body
             .lines()

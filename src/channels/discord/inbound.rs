@@ -133,6 +133,11 @@ impl Dc {
         }
     }
 
+    /// `channel:<id>` for any target (a user's DM channel opened on demand).
+    pub async fn channel_target(&self, to: &str) -> Result<String, SendFailure> {
+        Ok(format!("channel:{}", self.channel(to).await?))
+    }
+
     fn failure(&self, e: RestError) -> SendFailure {
         tracing::warn!(target: "channels", "[discord] account {}: {e}", self.account.id);
         self.rep.update(|s| s.last_error = Some(e.to_string()));

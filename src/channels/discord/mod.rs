@@ -97,7 +97,9 @@ async fn deliver(
         account: account.clone(),
         bot_id: String::new(),
     };
-    super::conversation::send_reply(ch, &dc, to, None, text)
+    // A user's DM channel is opened once, not once per chunk.
+    let to = dc.channel_target(to).await.map_err(|e| e.message)?;
+    super::conversation::send_reply(ch, &dc, &to, None, text)
         .await
         .map_err(|e| e.message)
 }

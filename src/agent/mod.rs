@@ -8,6 +8,7 @@ mod events;
 pub mod exec;
 mod host;
 mod run;
+pub mod system_events;
 pub mod tools;
 pub mod workspace;
 
@@ -62,6 +63,10 @@ pub struct Agents {
     pub http: reqwest::Client,
     pub cooldowns: Cooldowns,
     pub approvals: approvals::Approvals,
+    /// Lines for a session's next turn (cron `systemEvent`, `wake`).
+    pub system_events: system_events::SystemEvents,
+    /// Wakes the heartbeat runner now (`wake {mode:"now"}`, a cron job's `wakeMode: "now"`).
+    pub heartbeat_wake: tokio::sync::Notify,
     slots: Arc<Semaphore>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     active: Mutex<HashMap<String, Active>>,
@@ -82,6 +87,8 @@ impl Agents {
             http: crate::llm::http_client(),
             cooldowns: Cooldowns::default(),
             approvals: approvals::Approvals::default(),
+            system_events: Default::default(),
+            heartbeat_wake: tokio::sync::Notify::new(),
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
             locks: Mutex::new(HashMap::new()),
             active: Mutex::new(HashMap::new()),

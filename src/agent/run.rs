@@ -214,7 +214,8 @@ async fn run_locked(
     }
     let mut history = view.history;
     if !view.stored {
-        let user = Message::user(message);
+        let events = host.agents.system_events.drain(&req.session_key);
+        let user = Message::user(&super::system_events::with_events(&events, message));
         tags.append(&user)?;
         history.push(user);
     }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod device;
 pub mod events;
 pub mod fsutil;
+pub mod heartbeat;
 pub mod llm;
 pub mod lock;
 pub mod logging;

@@ -18,7 +18,11 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 /// (module, what it must not name)
 const RULES: &[(&str, &[&str])] = &[
-    ("channels", &["crate::server", "crate::cli"]),
+    ("heartbeat", &["crate::server", "crate::cli"]),
+    (
+        "channels",
+        &["crate::server", "crate::cli", "crate::heartbeat"],
+    ),
     ("agent", &["crate::server", "crate::cli", "crate::channels"]),
     (
         "llm",

@@ -38,6 +38,9 @@ pub struct RunRequest {
     /// The key `chat`/`agent` events carry when the client used another spelling of
     /// the session (the Control UI sends `main`; the store uses `agent:main:main`).
     pub event_session_key: Option<String>,
+    /// A model for this run only (`heartbeat.model`, a cron job's `model`), tried before
+    /// the session's and the agent's; the fallbacks still follow.
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -227,6 +230,7 @@ async fn run_locked(
         system.push_str(x);
     }
     let (requested, fallbacks) = model_chain(resolved, &rt.config, &req.agent_id, &entry);
+    let requested = req.model.clone().unwrap_or(requested);
     let allow: Option<Vec<String>> = resolved
         .pointer("/agents/defaults/models")
         .and_then(Value::as_object)

@@ -167,6 +167,7 @@ pub async fn handle<A: Adapter>(
         extra_system: None,
         cancel: ch.host.cancel.child_token(),
         event_session_key: None,
+        model: None,
     };
     // "typing…" shows until the answer is there, renewed before it expires.
     let run = run(&ch.host, req);

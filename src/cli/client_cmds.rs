@@ -181,11 +181,12 @@ pub fn health(args: HealthArgs, profile: Option<&str>) -> ExitCode {
         .into_iter()
         .flatten()
         .map(|a| {
-            format!(
-                "{} ({})",
-                human_ms(a["heartbeat"]["everyMs"].as_u64().unwrap_or(0)),
-                a["agentId"].as_str().unwrap_or("?")
-            )
+            let every = if a["heartbeat"]["enabled"] == true {
+                human_ms(a["heartbeat"]["everyMs"].as_u64().unwrap_or(0))
+            } else {
+                "off".to_string()
+            };
+            format!("{every} ({})", a["agentId"].as_str().unwrap_or("?"))
         })
         .collect();
     println!("Heartbeat interval: {}", hb.join(", "));

@@ -166,10 +166,40 @@ pub struct SandboxDocker {
     pub other: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `agents.defaults.heartbeat` / `agents.list[].heartbeat` (the per-agent block is laid
+/// over the defaults key by key; see `crate::heartbeat::settings`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Heartbeat {
+    /// Duration (`30m`, `1h`, bare minutes); `0`/`off` disables. Default
+    /// [`DEFAULT_HEARTBEAT_EVERY`].
     pub every: Option<String>,
+    pub active_hours: Option<ActiveHours>,
+    pub model: Option<String>,
+    /// `main` (default) or an explicit session key.
+    pub session: Option<String>,
+    /// `last` (default), `none`, or a channel id.
+    pub target: Option<String>,
+    pub to: Option<String>,
+    pub account_id: Option<String>,
+    pub prompt: Option<String>,
+    /// Default [`DEFAULT_HEARTBEAT_ACK_MAX_CHARS`].
+    pub ack_max_chars: Option<u64>,
+    pub include_reasoning: Option<bool>,
+}
+
+pub const DEFAULT_HEARTBEAT_EVERY: &str = "30m";
+pub const DEFAULT_HEARTBEAT_ACK_MAX_CHARS: u64 = 300;
+pub const DEFAULT_HEARTBEAT_PROMPT: &str = "Read HEARTBEAT.md if it exists (workspace context). Follow it strictly. Do not infer or repeat old tasks from prior chats. If nothing needs attention, reply HEARTBEAT_OK.";
+
+/// `heartbeat.activeHours`: `HH:MM` start (inclusive) and end (exclusive, `24:00`
+/// allowed), in `timezone` (an IANA name, `UTC`, or `local`/`user`: the host's).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ActiveHours {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub timezone: Option<String>,
 }
 
 /// A model ref, or `{primary, fallbacks}`.
@@ -203,6 +233,7 @@ pub struct AgentEntry {
     pub model: Option<ModelSpec>,
     pub identity: Option<serde_json::Value>,
     pub sandbox: Option<SandboxConfig>,
+    pub heartbeat: Option<Heartbeat>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -340,7 +371,7 @@ impl Config {
             .heartbeat
             .as_ref()
             .and_then(|h| h.every.clone())
-            .unwrap_or_else(|| "30m".to_string())
+            .unwrap_or_else(|| DEFAULT_HEARTBEAT_EVERY.to_string())
     }
 
     pub fn context_tokens(&self) -> u64 {

@@ -179,8 +179,12 @@ mod tests {
         assert_eq!(tg[1]["accountId"], json!("work"));
         assert_eq!(tg[1]["running"], json!(true));
         assert_eq!(s["channels"]["matrix"]["lastError"], json!(NOT_YET));
-        let (h, order, _) = health_channels(&json!({}), &reg);
+        let (h, order, _) = health_channels(&json!({}), &Registry::default());
         assert_eq!(h, json!({}));
         assert_eq!(order, json!([]));
+        // An account started from the environment alone (no section) is still shown.
+        let (h, order, _) = health_channels(&json!({}), &reg);
+        assert_eq!(order, json!(["telegram"]));
+        assert_eq!(h["telegram"]["accounts"]["work"]["running"], json!(true));
     }
 }

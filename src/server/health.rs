@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::state::Gateway;
-use crate::config::model::parse_duration_ms;
 use crate::util::now_ms;
-
-pub const HEARTBEAT_PROMPT: &str = "Read HEARTBEAT.md if it exists (workspace context). Follow it strictly. Do not infer or repeat old tasks from prior chats. If nothing needs attention, reply HEARTBEAT_OK.";
 
 /// A cached answer younger than this is served without rebuilding.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
@@ -50,25 +47,23 @@ pub fn build(gw: &Gateway) -> Value {
     let started = Instant::now();
     let rt = gw.runtime();
     let cfg = &rt.loaded.config;
-    let every = cfg.heartbeat_every();
-    let every_ms = parse_duration_ms(&every).unwrap_or(1_800_000);
+    // What the heartbeat timer really does: `enabled` is false while it is paused
+    // (`set-heartbeats`) or not running (`CLAWDBOT_SKIP_HEARTBEAT`).
+    let beats = gw.heartbeats.summary(cfg);
     let default_id = cfg.default_agent_id();
-    let agents: Vec<Value> = cfg
-        .agent_ids()
-        .into_iter()
-        .map(|id| {
+    let every_ms = beats
+        .iter()
+        .find(|b| b.agent_id == default_id)
+        .filter(|b| b.enabled)
+        .map_or(0, |b| b.every_ms);
+    let agents: Vec<Value> = beats
+        .iter()
+        .map(|b| {
             json!({
-                "agentId": id,
-                "isDefault": id == default_id,
-                "heartbeat": {
-                    "enabled": every_ms > 0,
-                    "every": every,
-                    "everyMs": every_ms,
-                    "prompt": HEARTBEAT_PROMPT,
-                    "target": "last",
-                    "ackMaxChars": 300,
-                },
-                "sessions": session_store_summary(&gw.host.paths.sessions_store(&id), 5),
+                "agentId": b.agent_id,
+                "isDefault": b.agent_id == default_id,
+                "heartbeat": b.to_json(),
+                "sessions": session_store_summary(&gw.host.paths.sessions_store(&b.agent_id), 5),
             })
         })
         .collect();

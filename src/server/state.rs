@@ -99,6 +99,8 @@ pub struct Gateway {
     pub notifier: crate::sdnotify::Notifier,
     /// The channels handle: accounts' live status, the runners' task tracker.
     pub channels: Arc<crate::channels::Channels>,
+    /// The heartbeat timer, its pause switch and its last event.
+    pub heartbeats: Arc<crate::heartbeat::Heartbeats>,
     /// Connection counts and caps (resolved at start).
     pub limits: Arc<super::limits::ConnLimits>,
     /// Failed-authentication throttle per source address.
@@ -159,6 +161,7 @@ impl Gateway {
             tasks: tasks.clone(),
             env: init.env.clone(),
         });
+        let heartbeats = crate::heartbeat::Heartbeats::new(channels.clone());
         let gw = Arc::new(Gateway {
             opts: init.opts,
             host,
@@ -182,6 +185,7 @@ impl Gateway {
             tasks,
             notifier: init.notifier,
             channels,
+            heartbeats,
         });
         (gw, warnings)
     }

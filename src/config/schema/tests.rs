@@ -20,8 +20,11 @@ fn deployment_guide_example_is_valid() {
         "gateway":{"mode":"local","bind":"auto"},"meta":{"lastTouchedVersion":"2026.1.27-beta.1"}});
     let r = validate(&v);
     assert!(r.errors.is_empty(), "{:?}", r.errors);
-    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
-    assert_eq!(r.warnings[0].path, "channels.discord");
+    // Discord runs in this build: no "not implemented" warning for its section.
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let w = validate(&json!({"channels": {"signal": {"enabled": true}}})).warnings;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].path, "channels.signal");
     assert!(validate(&json!({})).errors.is_empty() && validate(&json!({})).warnings.is_empty());
 }
 

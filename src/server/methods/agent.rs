@@ -150,6 +150,7 @@ pub async fn agent(ctx: &Ctx<'_>, p: Params) -> Result<Answer, RpcError> {
         extra_system: extra,
         cancel: gw.host.cancel.child_token(),
         event_session_key: Some(client_key),
+        model: None,
     };
     let fut = run(&gw.host, req);
     let out = match timeout_s.filter(|t| *t > 0) {

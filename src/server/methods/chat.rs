@@ -91,6 +91,7 @@ pub fn send(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         extra_system: None,
         cancel: gw.host.cancel.child_token(),
         event_session_key: Some(client_key),
+        model: None,
     };
     // Registered and queued before the ack: an immediate `chat.abort` finds the run,
     // and runs start in the order the client sent them.

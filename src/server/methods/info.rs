@@ -197,3 +197,18 @@ pub fn sessions_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         "sessions": rows,
     }))
 }
+
+/// `agent.identity.get {agentId?, sessionKey?}` → `{agentId, name, avatar}`.
+pub fn identity(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
+    p.only(&["agentId", "sessionKey"])?;
+    let rt = ctx.gw.runtime();
+    let agent = match (p.str("agentId")?, p.str("sessionKey")?) {
+        (Some(a), _) => Some(a.to_string()),
+        (None, Some(k)) => Some(crate::sessions::keys::agent_of_key(&rt.loaded.config, k)),
+        _ => None,
+    };
+    Ok(crate::heartbeat::identity::resolve(
+        &rt.loaded,
+        agent.as_deref(),
+    ))
+}

@@ -3,7 +3,6 @@
 use serde_json::{Value, json};
 
 use super::{Ctx, Params};
-use crate::config::model::parse_duration_ms;
 use crate::protocol::RpcError;
 
 /// The whole `res` frame of a `health` call without params, when the cache can answer:
@@ -63,8 +62,7 @@ pub fn status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let gw = ctx.gw;
     let rt = gw.runtime();
     let cfg = &rt.loaded.config;
-    let every = cfg.heartbeat_every();
-    let every_ms = parse_duration_ms(&every).unwrap_or(1_800_000);
+    let beats = gw.heartbeats.summary(cfg);
     let ids = cfg.agent_ids();
     let default_id = cfg.default_agent_id();
     let by_agent: Vec<Value> = ids
@@ -102,7 +100,7 @@ pub fn status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         "authThrottle": gw.throttle.snapshot(),
         "heartbeat": {
             "defaultAgentId": default_id,
-            "agents": ids.iter().map(|id| json!({"agentId": id, "enabled": every_ms > 0, "every": every, "everyMs": every_ms})).collect::<Vec<_>>(),
+            "agents": beats.iter().map(|b| json!({"agentId": b.agent_id, "enabled": b.enabled, "every": b.every, "everyMs": b.every_ms})).collect::<Vec<_>>(),
         },
         "channelSummary": [],
         "queuedSystemEvents": [],
@@ -160,4 +158,34 @@ pub async fn logs_tail(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         .await
         .map_err(|e| RpcError::unavailable(format!("logs.tail failed: {e}")))?
         .map_err(RpcError::unavailable)
+}
+
+/// The last `heartbeat` event, or null before the first beat.
+pub fn last_heartbeat(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
+    p.none()?;
+    Ok(ctx.gw.heartbeats.last().unwrap_or(Value::Null))
+}
+
+pub fn set_heartbeats(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
+    p.only(&["enabled"])?;
+    let on = p.bool("enabled")?.ok_or_else(|| {
+        RpcError::invalid(
+            "invalid set-heartbeats params: at root: must have required property 'enabled'",
+        )
+    })?;
+    ctx.gw.heartbeats.set_enabled(on);
+    Ok(json!({"ok": true, "enabled": on}))
+}
+
+/// `wake {mode: "now"|"next-heartbeat", text}`.
+pub fn wake(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
+    p.only(&["mode", "text"])?;
+    let mode = p.str("mode")?.unwrap_or("now");
+    if !matches!(mode, "now" | "next-heartbeat") {
+        return Err(RpcError::invalid(format!(
+            "invalid wake params: mode must be \"now\" or \"next-heartbeat\" (got {mode:?})"
+        )));
+    }
+    let text = p.str("text")?.unwrap_or_default();
+    Ok(json!({"ok": ctx.gw.heartbeats.wake(mode, text)}))
 }

@@ -1,5 +1,6 @@
 //! The command line. Each subcommand is one run mode; `run` dispatches.
 
+mod agent_cmds;
 mod assistant_cmds;
 mod channels_cmd;
 mod check;
@@ -73,6 +74,20 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Set up the assistant: model key, Telegram/Discord bot, gateway, workspace (and the service).
     Onboard(onboard::OnboardArgs),
+    /// Send a message to a chat through a channel account.
+    Message(agent_cmds::MessageArgs),
+    /// Ask the agent something and print its answer (optionally deliver it to a chat).
+    Agent(agent_cmds::AgentArgs),
+    /// Sessions of the running gateway, or one session's last messages.
+    #[command(
+        after_help = "Examples:\n  clawdbot sessions\n  clawdbot sessions show agent:main:main --limit 10\n  clawdbot sessions --json"
+    )]
+    Sessions(agent_cmds::SessionsArgs),
+    /// The gateway's log (its JSON log file), optionally followed.
+    Logs(agent_cmds::LogsArgs),
+    /// Models the gateway knows; `models status` checks the configured chain's keys.
+    #[command(after_help = "Examples:\n  clawdbot models\n  clawdbot models status")]
+    Models(agent_cmds::ModelsArgs),
     /// Let Telegram and Discord senders in: list pending pairing codes, approve one.
     #[command(
         after_help = "An unknown sender who messages the bot gets an 8-character code (valid for an hour).\n\nExamples:\n  clawdbot pairing list\n  clawdbot pairing list discord\n  clawdbot pairing approve telegram K7QX2M9P"
@@ -136,6 +151,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Update => channels_cmd::update(),
         Command::Doctor(args) => doctor::run(args, profile),
         Command::Onboard(args) => onboard::run(args, profile),
+        Command::Message(args) => agent_cmds::message(args, profile),
+        Command::Agent(args) => agent_cmds::agent(args, profile),
+        Command::Sessions(args) => agent_cmds::sessions(args, profile),
+        Command::Logs(args) => agent_cmds::logs(args, profile),
+        Command::Models(args) => agent_cmds::models(args, profile),
         Command::Pairing(args) => assistant_cmds::pairing(args, profile),
         Command::Approvals(args) => assistant_cmds::approvals(args, profile),
     }

@@ -133,6 +133,7 @@ pub const METHODS: &[&str] = &[
     "last-heartbeat",
     "models.list",
     "agents.list",
+    "skills.status",
     "sessions.list",
     "device.pair.list",
     "device.pair.approve",

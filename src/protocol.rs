@@ -136,6 +136,7 @@ pub const METHODS: &[&str] = &[
     "agent.identity.get",
     "models.list",
     "agents.list",
+    "skills.status",
     "sessions.list",
     "device.pair.list",
     "device.pair.approve",

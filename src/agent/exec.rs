@@ -124,7 +124,13 @@ pub async fn run(ctx: &ExecCtx<'_>, args: &Value) -> (String, bool) {
             Err(e) => return (format!("exec refused: {e}"), true),
         };
     sandbox.owner = crate::sandbox::owner_of(ctx.host);
-    let env = env::build(&path_var, ctx.workspace, std::env::vars_os(), &policy.env);
+    // The eligible skills' `skills.entries.<key>.env`/`apiKey` reach tool processes only,
+    // under `tools.exec.env` (which wins).
+    let mut extra =
+        super::skills::Context::new(ctx.workspace, &ctx.host.paths.state_dir, &rt, &ctx.host.nix)
+            .tool_env();
+    extra.extend(policy.env.clone());
+    let env = env::build(&path_var, ctx.workspace, std::env::vars_os(), &extra);
     spawn_bounded(&plan, env, ctx.workspace, timeout, ctx.cancel, &sandbox).await
 }
 

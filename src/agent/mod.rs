@@ -8,6 +8,7 @@ mod events;
 pub mod exec;
 mod host;
 mod run;
+pub mod skills;
 pub mod system_events;
 pub mod tools;
 pub mod workspace;

@@ -224,7 +224,14 @@ async fn run_locked(
     }
     let specs = tools::specs(resolved);
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let mut system = workspace::system_prompt(&ws, resolved, &req.agent_id, &names);
+    let skills = super::skills::Context::new(&ws, &host.paths.state_dir, &rt, &host.nix);
+    let mut system = workspace::system_prompt(
+        &ws,
+        resolved,
+        &req.agent_id,
+        &names,
+        &skills.prompt_section(),
+    );
     if let Some(x) = &req.extra_system {
         system.push_str("\n\n");
         system.push_str(x);

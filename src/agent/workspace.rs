@@ -45,6 +45,7 @@ pub fn system_prompt(
     resolved: &Value,
     agent_id: &str,
     tool_names: &[String],
+    skills: &str,
 ) -> String {
     let max = resolved
         .pointer("/agents/defaults/bootstrapMaxChars")
@@ -60,6 +61,12 @@ pub fn system_prompt(
     ));
     if !tool_names.is_empty() {
         out.push_str(&format!("Tools available: {}.\n", tool_names.join(", ")));
+    }
+    // The eligible skills (`skills::Context::prompt_section`), after the tool list as in
+    // the original.
+    if !skills.is_empty() {
+        out.push('\n');
+        out.push_str(skills);
     }
     if let Some(extra) = agent_value(resolved, agent_id, "systemPrompt").and_then(Value::as_str) {
         out.push('\n');
@@ -95,16 +102,26 @@ mod tests {
     fn documents_are_read_each_time() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = json!({});
-        let p = system_prompt(dir.path(), &cfg, "main", &[]);
+        let p = system_prompt(dir.path(), &cfg, "main", &[], "");
         assert!(!p.contains("## SOUL.md"));
         std::fs::write(dir.path().join("SOUL.md"), "Be kind.").unwrap();
         std::fs::write(dir.path().join("AGENTS.md"), "Rules.").unwrap();
-        let p = system_prompt(dir.path(), &cfg, "main", &["read".into()]);
+        let p = system_prompt(
+            dir.path(),
+            &cfg,
+            "main",
+            &["read".into()],
+            "## Skills (mandatory)\n",
+        );
         let (a, s) = (
             p.find("## AGENTS.md").unwrap(),
             p.find("## SOUL.md").unwrap(),
         );
-        assert!(a < s && p.contains("Be kind.") && p.contains("Tools available: read."));
+        assert!(
+            a < s
+                && p.contains("Be kind.")
+                && p.contains("Tools available: read.\n\n## Skills (mandatory)\n")
+        );
         let cfg = json!({"agents": {"defaults": {"workspace": "~/w"}, "list": [{"id": "ops", "workspace": "/srv/ops"}]}});
         let env = Env::from_pairs([("HOME", "/home/u")]);
         assert_eq!(super::dir(&cfg, &env, "main"), PathBuf::from("/home/u/w"));

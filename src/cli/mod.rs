@@ -10,6 +10,7 @@ mod doctor;
 mod gateway;
 mod onboard;
 pub mod service;
+mod skills_cmd;
 
 use std::process::ExitCode;
 
@@ -98,6 +99,9 @@ pub enum Command {
         after_help = "Examples:\n  clawdbot approvals list\n  clawdbot approvals approve 3f9a...          # run it once\n  clawdbot approvals approve 3f9a... --always # and remember the program\n  clawdbot approvals deny 3f9a..."
     )]
     Approvals(assistant_cmds::ApprovalsArgs),
+    /// List and check skills (workspace, managed, extra dirs) offline, from the config.
+    #[command(after_help = skills_cmd::AFTER)]
+    Skills(skills_cmd::SkillsArgs),
 }
 
 /// Connection options shared by the client commands.
@@ -158,6 +162,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Models(args) => agent_cmds::models(args, profile),
         Command::Pairing(args) => assistant_cmds::pairing(args, profile),
         Command::Approvals(args) => assistant_cmds::approvals(args, profile),
+        Command::Skills(args) => skills_cmd::run(args, profile),
     }
 }
 

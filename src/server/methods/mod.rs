@@ -8,6 +8,7 @@ mod config;
 mod devices;
 mod info;
 mod sessions;
+mod skills;
 mod system;
 
 use std::sync::Arc;
@@ -83,6 +84,7 @@ pub async fn dispatch(
         "channels.status" => info::channels_status(ctx, p),
         "models.list" => info::models_list(ctx, p),
         "agents.list" => info::agents_list(ctx, p),
+        "skills.status" => skills::status(ctx, p),
         "sessions.list" => info::sessions_list(ctx, p),
         "sessions.preview" => sessions::preview(ctx, p),
         "sessions.patch" => sessions::patch(ctx, p),

@@ -19,6 +19,7 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 /// (module, what it must not name)
 const RULES: &[(&str, &[&str])] = &[
     ("channels", &["crate::server", "crate::cli"]),
+    ("cron", &["crate::server", "crate::cli"]),
     ("agent", &["crate::server", "crate::cli", "crate::channels"]),
     (
         "llm",

@@ -77,6 +77,7 @@ pub async fn serve(
     gw.health.store(health::build(&gw));
     spawn_maintenance(&gw);
     crate::channels::start(&gw.channels);
+    crate::cron::start(&gw.cron);
     let app = http::router(gw.clone());
     let cancel = gw.host.cancel.clone();
     let limits = gw.limits.clone();

@@ -99,6 +99,8 @@ pub struct Gateway {
     pub notifier: crate::sdnotify::Notifier,
     /// The channels handle: accounts' live status, the runners' task tracker.
     pub channels: Arc<crate::channels::Channels>,
+    /// Scheduled jobs (`cron.*`), with the narrow channels handle.
+    pub cron: Arc<crate::cron::Cron>,
     /// Connection counts and caps (resolved at start).
     pub limits: Arc<super::limits::ConnLimits>,
     /// Failed-authentication throttle per source address.
@@ -159,6 +161,7 @@ impl Gateway {
             tasks: tasks.clone(),
             env: init.env.clone(),
         });
+        let cron = crate::cron::Cron::new(channels.clone());
         let gw = Arc::new(Gateway {
             opts: init.opts,
             host,
@@ -182,6 +185,7 @@ impl Gateway {
             tasks,
             notifier: init.notifier,
             channels,
+            cron,
         });
         (gw, warnings)
     }

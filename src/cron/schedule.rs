@@ -119,13 +119,13 @@ mod tests {
             tz: None,
         };
         // Next 07:00 UTC is the following day.
-        assert_eq!(next_run_at(&utc, now), Some(1_705_392_000_000));
+        assert_eq!(next_run_at(&utc, now), Some(1_705_388_400_000));
         let vienna = Schedule::Cron {
             expr: "0 7 * * *".into(),
             tz: Some("Europe/Vienna".into()),
         };
         // 07:00 in Vienna (UTC+1 in January) is 06:00Z.
-        assert_eq!(next_run_at(&vienna, now), Some(1_705_388_400_000));
+        assert_eq!(next_run_at(&vienna, now), Some(1_705_384_800_000));
         // Six fields: seconds first.
         let secs = Schedule::Cron {
             expr: "*/10 * * * * *".into(),

@@ -113,12 +113,21 @@ impl Job {
 }
 
 /// The store file, `{version:1, jobs:[…]}`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoreFile {
     #[serde(default = "one")]
     pub version: u32,
     #[serde(default)]
     pub jobs: Vec<Job>,
+}
+
+impl Default for StoreFile {
+    fn default() -> StoreFile {
+        StoreFile {
+            version: 1,
+            jobs: vec![],
+        }
+    }
 }
 
 fn one() -> u32 {

@@ -292,4 +292,45 @@ async fn a_job_survives_restart_and_a_kill_9_mid_run_is_not_repeated() {
         .count();
     assert_eq!(firsts, 1, "the killed slot ran again: {reqs:?}");
     assert_eq!(model.requests().len(), 2);
+
+    // The CLI reads the same list from the running gateway.
+    let url = format!("ws://127.0.0.1:{port}");
+    let mut cmd = common::proc::command(root.path());
+    cmd.args([
+        "cron",
+        "list",
+        "--all",
+        "--json",
+        "--url",
+        &url,
+        "--token",
+        common::TOKEN,
+    ]);
+    let (code, out, err) = common::proc::run(cmd);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["id"] == id.as_str()),
+        "{out}"
+    );
+    let mut cmd = common::proc::command(root.path());
+    cmd.args([
+        "cron",
+        "add",
+        "--name",
+        "x",
+        "--every",
+        "10y",
+        "--system-event",
+        "t",
+        "--url",
+        &url,
+    ]);
+    let (code, _, err) = common::proc::run(cmd);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid duration unit"), "{err}");
 }

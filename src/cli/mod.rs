@@ -5,6 +5,7 @@ mod channels_cmd;
 mod check;
 mod client_cmds;
 mod config_cmd;
+mod cron_cmd;
 mod doctor;
 mod gateway;
 mod onboard;
@@ -83,6 +84,8 @@ pub enum Command {
         after_help = "Examples:\n  clawdbot approvals list\n  clawdbot approvals approve 3f9a...          # run it once\n  clawdbot approvals approve 3f9a... --always # and remember the program\n  clawdbot approvals deny 3f9a..."
     )]
     Approvals(assistant_cmds::ApprovalsArgs),
+    /// Scheduled jobs: list, add, edit, rm, run, runs (on the running gateway).
+    Cron(cron_cmd::CronArgs),
 }
 
 /// Connection options shared by the client commands.
@@ -138,6 +141,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Onboard(args) => onboard::run(args, profile),
         Command::Pairing(args) => assistant_cmds::pairing(args, profile),
         Command::Approvals(args) => assistant_cmds::approvals(args, profile),
+        Command::Cron(args) => cron_cmd::run(args, profile),
     }
 }
 

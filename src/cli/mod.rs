@@ -85,7 +85,7 @@ pub enum Command {
     )]
     Approvals(assistant_cmds::ApprovalsArgs),
     /// Scheduled jobs: list, add, edit, rm, run, runs (on the running gateway).
-    Cron(cron_cmd::CronArgs),
+    Cron(Box<cron_cmd::CronArgs>),
 }
 
 /// Connection options shared by the client commands.
@@ -141,7 +141,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Onboard(args) => onboard::run(args, profile),
         Command::Pairing(args) => assistant_cmds::pairing(args, profile),
         Command::Approvals(args) => assistant_cmds::approvals(args, profile),
-        Command::Cron(args) => cron_cmd::run(args, profile),
+        Command::Cron(args) => cron_cmd::run(*args, profile),
     }
 }
 

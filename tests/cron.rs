@@ -334,3 +334,94 @@ async fn a_job_survives_restart_and_a_kill_9_mid_run_is_not_repeated() {
     assert_eq!(code, 2);
     assert!(err.contains("invalid duration unit"), "{err}");
 }
+
+#[tokio::test]
+async fn delivery_without_a_target_uses_the_main_sessions_last_chat_or_records_why_not() {
+    let w = World::new().await;
+    w.anthropic.always(Reply::Text("cron says hi".into()));
+    let mut gw = w
+        .gateway(json!({"dmPolicy": "open", "allowFrom": ["*"]}), json!({}))
+        .await;
+    let mut ws = operator(&gw.url).await;
+    let added = call(
+        &mut ws,
+        "a",
+        "cron.add",
+        json!({
+            "name": "daily", "schedule": {"kind": "cron", "expr": "0 7 * * *", "tz": "Europe/Vienna"},
+            "sessionTarget": "isolated", "wakeMode": "next-heartbeat",
+            "payload": {"kind": "agentTurn", "message": "hello", "deliver": true, "bestEffortDeliver": true},
+        }),
+    )
+    .await;
+    let id = added["payload"]["id"].as_str().unwrap().to_string();
+    // Not due: `mode:"due"` does nothing.
+    let r = call(&mut ws, "d", "cron.run", json!({"id": id, "mode": "due"})).await;
+    assert_eq!(
+        r["payload"],
+        json!({"ok": true, "ran": false, "reason": "not-due"})
+    );
+    // No chat yet: the run is ok (best effort) but not delivered, and says why.
+    let r = call(&mut ws, "f", "cron.run", json!({"id": id})).await;
+    assert_eq!(r["payload"], json!({"ok": true, "ran": true}), "{r}");
+    let runs = call(&mut ws, "r", "cron.runs", json!({"id": id})).await;
+    let e = &runs["payload"]["entries"][0];
+    assert_eq!(e["status"], "ok", "{runs}");
+    assert_eq!(e["delivered"], false);
+    assert!(
+        e["deliveryError"]
+            .as_str()
+            .unwrap()
+            .contains("no delivery target")
+    );
+    assert!(w.tg.sent().is_empty());
+
+    // A Telegram DM makes that chat the main session's last one; the job delivers there.
+    w.tg.dm(77, "hi bot");
+    w.tg.wait_sent(1).await;
+    let r = call(&mut ws, "f2", "cron.run", json!({"id": id})).await;
+    assert_eq!(r["payload"]["ran"], true);
+    let sent = w.tg.wait_sent(2).await;
+    assert_eq!(sent[1]["text"], "cron says hi");
+    assert_eq!(sent[1]["chat_id"].to_string().trim_matches('"'), "77");
+
+    // A payload patch of the same kind merges; a bad schedule names the key.
+    let up = call(
+        &mut ws,
+        "u",
+        "cron.update",
+        json!({"id": id, "patch": {"payload": {"kind": "agentTurn", "message": "bye"}, "enabled": false}}),
+    )
+    .await;
+    assert_eq!(up["payload"]["payload"]["message"], "bye", "{up}");
+    assert_eq!(up["payload"]["payload"]["deliver"], true);
+    assert_eq!(up["payload"]["enabled"], false);
+    assert!(up["payload"]["state"].get("nextRunAtMs").is_none());
+    let bad = call(
+        &mut ws,
+        "u2",
+        "cron.update",
+        json!({"id": id, "patch": {"schedule": {"kind": "cron", "expr": "0 7 * * *", "tz": "Mars/Base"}}}),
+    )
+    .await;
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("schedule.tz"),
+        "{bad}"
+    );
+    let bad = call(
+        &mut ws,
+        "a2",
+        "cron.add",
+        json!({"name": "x", "schedule": {"kind": "every", "everyMs": 1000}, "sessionTarget": "main",
+               "payload": {"kind": "agentTurn", "message": "m"}}),
+    )
+    .await;
+    assert_eq!(
+        bad["error"]["message"],
+        "main cron jobs require payload.kind=\"systemEvent\""
+    );
+    gw.shutdown().await;
+}

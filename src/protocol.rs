@@ -160,6 +160,7 @@ pub const METHODS: &[&str] = &[
     "cron.remove",
     "cron.run",
     "cron.runs",
+    "wake",
 ];
 
 /// Every event name of the protocol (`GATEWAY_EVENTS`).

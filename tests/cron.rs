@@ -355,14 +355,14 @@ async fn delivery_without_a_target_uses_the_main_sessions_last_chat_or_records_w
     )
     .await;
     let id = added["payload"]["id"].as_str().unwrap().to_string();
-    // Not due: `mode:"due"` does nothing.
-    let r = call(&mut ws, "d", "cron.run", json!({"id": id, "mode": "due"})).await;
+    // Not due: a run without `mode` (or `mode:"due"`) does nothing.
+    let r = call(&mut ws, "d", "cron.run", json!({"id": id})).await;
     assert_eq!(
         r["payload"],
         json!({"ok": true, "ran": false, "reason": "not-due"})
     );
     // No chat yet: the run is ok (best effort) but not delivered, and says why.
-    let r = call(&mut ws, "f", "cron.run", json!({"id": id})).await;
+    let r = call(&mut ws, "f", "cron.run", json!({"id": id, "mode": "force"})).await;
     assert_eq!(r["payload"], json!({"ok": true, "ran": true}), "{r}");
     let runs = call(&mut ws, "r", "cron.runs", json!({"id": id})).await;
     let e = &runs["payload"]["entries"][0];
@@ -379,7 +379,13 @@ async fn delivery_without_a_target_uses_the_main_sessions_last_chat_or_records_w
     // A Telegram DM makes that chat the main session's last one; the job delivers there.
     w.tg.dm(77, "hi bot");
     w.tg.wait_sent(1).await;
-    let r = call(&mut ws, "f2", "cron.run", json!({"id": id})).await;
+    let r = call(
+        &mut ws,
+        "f2",
+        "cron.run",
+        json!({"id": id, "mode": "force"}),
+    )
+    .await;
     assert_eq!(r["payload"]["ran"], true);
     let sent = w.tg.wait_sent(2).await;
     assert_eq!(sent[1]["text"], "cron says hi");
@@ -422,6 +428,25 @@ async fn delivery_without_a_target_uses_the_main_sessions_last_chat_or_records_w
     assert_eq!(
         bad["error"]["message"],
         "main cron jobs require payload.kind=\"systemEvent\""
+    );
+    let bad = call(&mut ws, "r2", "cron.runs", json!({})).await;
+    assert_eq!(
+        bad["error"]["message"],
+        "invalid cron.runs params: missing id"
+    );
+    // `wake` queues a line for the main session (after the isolated run's summary line,
+    // which the original posts there too).
+    let r = call(
+        &mut ws,
+        "w",
+        "wake",
+        json!({"mode": "now", "text": "Wake up"}),
+    )
+    .await;
+    assert_eq!(r["payload"], json!({"ok": true}));
+    assert_eq!(
+        gw.gw.host.agents.system_events.drain("agent:main:main"),
+        ["Cron: cron says hi", "Wake up"]
     );
     gw.shutdown().await;
 }

@@ -18,7 +18,7 @@ const EXAMPLES: &str = "Examples:
       --message 'Summarize my day' --deliver --channel telegram --to 123456
   clawdbot cron add --name ping --every 10m --session isolated --message ping --deliver
   clawdbot cron edit <id> --every 1h
-  clawdbot cron run <id>            # now, due or not
+  clawdbot cron run <id> --force    # now, due or not
   clawdbot cron runs <id> --json
   clawdbot cron rm <id>";
 
@@ -62,11 +62,11 @@ pub enum CronCommand {
     },
     /// Remove a job.
     Rm { id: String },
-    /// Run a job now (with --due: only when it is due).
+    /// Run a job if it is due (with --force: now, due or not).
     Run {
         id: String,
         #[arg(long)]
-        due: bool,
+        force: bool,
     },
     /// A job's run history.
     Runs {
@@ -357,9 +357,9 @@ fn build(cmd: &CronCommand) -> Result<(&'static str, Value), String> {
             json!({"id": id, "patch": flags.patch(*enable, *disable)?}),
         ),
         CronCommand::Rm { id } => ("cron.remove", json!({"id": id})),
-        CronCommand::Run { id, due } => (
+        CronCommand::Run { id, force } => (
             "cron.run",
-            json!({"id": id, "mode": if *due { "due" } else { "force" }}),
+            json!({"id": id, "mode": if *force { "force" } else { "due" }}),
         ),
         CronCommand::Runs { id, limit, .. } => ("cron.runs", json!({"id": id, "limit": limit})),
     })

@@ -243,6 +243,22 @@ impl Cron {
         Ok(json!({"ok": true, "ran": true}))
     }
 
+    /// Queues `text` for the default agent's main session; `now` wakes the heartbeat.
+    pub fn wake(&self, now: bool, text: &str) -> Value {
+        let text = text.trim();
+        if text.is_empty() {
+            return json!({"ok": false});
+        }
+        let cfg = self.ch.host.config();
+        let key = crate::sessions::keys::main_key(&cfg.config, &cfg.config.default_agent_id());
+        drop(cfg);
+        self.ch.host.agents.system_events.enqueue(&key, text);
+        if now {
+            self.ch.host.agents.heartbeat_wake.notify_one();
+        }
+        json!({"ok": true})
+    }
+
     pub fn runs(&self, id: &str, limit: usize) -> Value {
         let entries = runlog::read(&runlog::path(&self.store_path, id), limit);
         json!({"entries": entries})

@@ -11,7 +11,7 @@ fn job_id(p: &Params) -> Result<String, RpcError> {
     match p.str("id")?.or(p.str("jobId")?) {
         Some(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
         _ => Err(RpcError::invalid(format!(
-            "invalid {} params: at root: must have required property 'id'",
+            "invalid {} params: missing id",
             p.method
         ))),
     }
@@ -88,8 +88,9 @@ pub async fn run(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.only(&["id", "jobId", "mode"])?;
     let id = job_id(&p)?;
     let mode = match p.str("mode")? {
-        None | Some("force") => RunMode::Force,
-        Some("due") => RunMode::Due,
+        // The original runs only a due job unless told `force`.
+        None | Some("due") => RunMode::Due,
+        Some("force") => RunMode::Force,
         Some(_) => return Err(p.err("at /mode: must be \"due\" or \"force\"".into())),
     };
     ctx.gw.cron.run(&id, mode).await.map_err(RpcError::invalid)
@@ -100,4 +101,18 @@ pub fn runs(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let id = job_id(&p)?;
     let limit = p.int("limit", 1, 5000)?.unwrap_or(200) as usize;
     Ok(ctx.gw.cron.runs(&id, limit))
+}
+
+/// `wake {mode, text}`: a system line for the default agent's main session, and with
+/// `mode:"now"` a heartbeat wake (the original's `cron.wake`).
+pub fn wake(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
+    p.only(&["mode", "text"])?;
+    let mode = p.required_str("mode")?;
+    if mode != "now" && mode != "next-heartbeat" {
+        return Err(p.err("at /mode: must be \"now\" or \"next-heartbeat\"".into()));
+    }
+    let text = p
+        .str("text")?
+        .ok_or_else(|| p.err("at root: must have required property 'text'".into()))?;
+    Ok(ctx.gw.cron.wake(mode == "now", text))
 }

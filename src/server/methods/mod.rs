@@ -112,6 +112,7 @@ pub async fn dispatch(
         "cron.remove" => cron::remove(ctx, p).await,
         "cron.run" => cron::run(ctx, p).await,
         "cron.runs" => cron::runs(ctx, p),
+        "wake" => cron::wake(ctx, p),
         _ => Err(RpcError::invalid(format!("unknown method: {method}"))),
     }
 }

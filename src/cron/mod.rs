@@ -86,7 +86,19 @@ impl Cron {
         );
         drop(cfg);
         let (file, load_error) = match store::load(&store_path) {
-            Ok(f) => (f, None),
+            Ok(mut f) => {
+                // Before anything can run (and whether or not the timer will): an
+                // interrupted run is recorded, never retried.
+                let now = crate::util::now_ms();
+                let mut changed = false;
+                for job in &mut f.jobs {
+                    changed |= recover_on_start(job, now);
+                }
+                if changed && let Err(e) = store::save(&store_path, &f) {
+                    tracing::warn!(target: "cron", "{e}");
+                }
+                (f, None)
+            }
             Err(e) => {
                 tracing::error!(target: "cron", "{e}");
                 (StoreFile::default(), Some(e))
@@ -169,15 +181,7 @@ pub fn start(cron: &Arc<Cron>) {
     let c = cron.clone();
     cron.ch.tasks.spawn(async move {
         {
-            let mut inner = c.state.lock().await;
-            let now = crate::util::now_ms();
-            let mut changed = false;
-            for job in &mut inner.file.jobs {
-                changed |= recover_on_start(job, now);
-            }
-            if changed && let Err(e) = c.persist(&inner) {
-                tracing::warn!(target: "cron", "{e}");
-            }
+            let inner = c.state.lock().await;
             tracing::info!(target: "cron", "cron started: {} job(s), store {}", inner.file.jobs.len(), c.store_path.display());
         }
         let cancel = c.ch.host.cancel.clone();

@@ -125,7 +125,7 @@ async fn an_at_job_runs_once_deletes_itself_and_its_text_reaches_the_main_sessio
         "cron.add",
         json!({
             "name": "reminder", "schedule": {"kind": "at", "atMs": now_ms() + 300},
-            "sessionTarget": "main", "wakeMode": "next-heartbeat", "deleteAfterRun": true,
+            "sessionTarget": "main", "wakeMode": "now", "deleteAfterRun": true,
             "payload": {"kind": "systemEvent", "text": "Reminder: water the plants"},
         }),
     )
@@ -134,6 +134,13 @@ async fn an_at_job_runs_once_deletes_itself_and_its_text_reaches_the_main_sessio
     let fin = cron_event(&mut ws, |p| p["action"] == "finished").await;
     assert_eq!(fin["status"], "ok");
     assert_eq!(fin["summary"], "Reminder: water the plants");
+    // wakeMode "now" wakes the heartbeat runner.
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        gw.gw.host.agents.heartbeat_wake.notified(),
+    )
+    .await
+    .expect("heartbeat woken");
     let gone = cron_event(&mut ws, |p| p["action"] == "removed").await;
     assert_eq!(gone["jobId"], id.as_str());
     let list = call(&mut ws, "l", "cron.list", json!({"includeDisabled": true})).await;

@@ -457,3 +457,38 @@ async fn delivery_without_a_target_uses_the_main_sessions_last_chat_or_records_w
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_agent_turn_past_its_timeout_seconds_is_an_error_run() {
+    let w = World::new().await;
+    w.anthropic.always(Reply::Hang);
+    let mut gw = w.gateway(json!({}), json!({})).await;
+    let mut ws = operator(&gw.url).await;
+    let added = call(
+        &mut ws,
+        "a",
+        "cron.add",
+        json!({
+            "name": "slow", "schedule": {"kind": "every", "everyMs": 3_600_000},
+            "sessionTarget": "isolated",
+            "payload": {"kind": "agentTurn", "message": "take your time", "timeoutSeconds": 1},
+        }),
+    )
+    .await;
+    let id = added["payload"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        added["payload"]["wakeMode"], "next-heartbeat",
+        "the default"
+    );
+    let r = call(&mut ws, "f", "cron.run", json!({"id": id, "mode": "force"})).await;
+    assert_eq!(r["payload"]["ran"], true, "{r}");
+    let runs = call(&mut ws, "r", "cron.runs", json!({"id": id})).await;
+    let e = &runs["payload"]["entries"][0];
+    assert_eq!(e["status"], "error", "{runs}");
+    assert_eq!(e["error"], "timed out after 1s");
+    let list = call(&mut ws, "l", "cron.list", json!({})).await;
+    let st = &list["payload"]["jobs"][0]["state"];
+    assert_eq!(st["lastStatus"], "error");
+    assert!(st.get("runningAtMs").is_none(), "{st}");
+    gw.shutdown().await;
+}

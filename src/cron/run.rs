@@ -45,6 +45,12 @@ pub async fn execute(ch: &Arc<Channels>, job: &Job) -> Outcome {
         .clone()
         .unwrap_or_else(|| cfg.config.default_agent_id());
     let main_key = keys::main_key(&cfg.config, &agent_id);
+    // A job's own timeoutSeconds, else the agents' default, else 10 minutes.
+    let default_timeout = cfg
+        .resolved
+        .pointer("/agents/defaults/timeoutSeconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(600);
     drop(cfg);
     let wake_now = job.wake_mode == "now";
     match &job.payload {
@@ -98,7 +104,7 @@ pub async fn execute(ch: &Arc<Channels>, job: &Job) -> Outcome {
                 cancel: cancel.clone(),
                 event_session_key: None,
             };
-            let limit = Duration::from_secs(timeout_seconds.unwrap_or(600).max(1));
+            let limit = Duration::from_secs(timeout_seconds.unwrap_or(default_timeout).max(1));
             let text = match tokio::time::timeout(limit, crate::agent::run(host, req)).await {
                 Ok(Ok(out)) => out.text,
                 Ok(Err(e)) => return Outcome::new("error", Some(e.message), None),

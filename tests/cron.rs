@@ -436,6 +436,18 @@ async fn delivery_without_a_target_uses_the_main_sessions_last_chat_or_records_w
         bad["error"]["message"],
         "main cron jobs require payload.kind=\"systemEvent\""
     );
+    let bad = call(
+        &mut ws,
+        "a3",
+        "cron.add",
+        json!({"name": "x", "schedule": {"kind": "every", "everyMs": 1000, "every": 5}, "sessionTarget": "main",
+               "payload": {"kind": "systemEvent", "text": "t"}}),
+    )
+    .await;
+    assert_eq!(
+        bad["error"]["message"],
+        "unexpected property 'schedule.every' for kind \"every\""
+    );
     let bad = call(&mut ws, "r2", "cron.runs", json!({})).await;
     assert_eq!(
         bad["error"]["message"],

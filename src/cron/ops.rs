@@ -28,7 +28,28 @@ pub enum RunMode {
     Force,
 }
 
+/// The original's schemas have no extra keys; the store keeps what it finds (so an
+/// older file still loads), but a request naming a key we would ignore is refused.
+fn only_keys(what: &str, v: &Value, allowed: &[&str]) -> Result<(), String> {
+    let kind = v.get("kind").and_then(Value::as_str).unwrap_or("?");
+    match v
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !allowed.contains(&k.as_str())))
+    {
+        Some(k) => Err(format!(
+            "unexpected property '{what}.{k}' for kind \"{kind}\""
+        )),
+        None => Ok(()),
+    }
+}
+
 fn parse_schedule(v: Value) -> Result<Schedule, String> {
+    match v.get("kind").and_then(Value::as_str) {
+        Some("at") => only_keys("schedule", &v, &["kind", "atMs"])?,
+        Some("every") => only_keys("schedule", &v, &["kind", "everyMs", "anchorMs"])?,
+        Some("cron") => only_keys("schedule", &v, &["kind", "expr", "tz"])?,
+        _ => {}
+    }
     let s: Schedule = serde_json::from_value(v).map_err(|e| {
         format!("invalid schedule: {e} (use {{kind:\"at\",atMs}}, {{kind:\"every\",everyMs}} or {{kind:\"cron\",expr,tz?}})")
     })?;
@@ -37,6 +58,26 @@ fn parse_schedule(v: Value) -> Result<Schedule, String> {
 }
 
 fn parse_payload(v: Value) -> Result<Payload, String> {
+    match v.get("kind").and_then(Value::as_str) {
+        Some("systemEvent") => only_keys("payload", &v, &["kind", "text"])?,
+        Some("agentTurn") => only_keys(
+            "payload",
+            &v,
+            &[
+                "kind",
+                "message",
+                "model",
+                "thinking",
+                "timeoutSeconds",
+                "allowUnsafeExternalContent",
+                "deliver",
+                "channel",
+                "to",
+                "bestEffortDeliver",
+            ],
+        )?,
+        _ => {}
+    }
     serde_json::from_value(v).map_err(|e| {
         format!("invalid payload: {e} (use {{kind:\"systemEvent\",text}} or {{kind:\"agentTurn\",message}})")
     })

@@ -7,6 +7,7 @@ pub mod channels;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod cron;
 pub mod device;
 pub mod events;
 pub mod fsutil;

@@ -157,6 +157,13 @@ pub const METHODS: &[&str] = &[
     "exec.approval.list",
     "device.pair.remove",
     "device.token.revoke",
+    "cron.list",
+    "cron.status",
+    "cron.add",
+    "cron.update",
+    "cron.remove",
+    "cron.run",
+    "cron.runs",
 ];
 
 /// Every event name of the protocol (`GATEWAY_EVENTS`).

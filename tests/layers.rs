@@ -18,10 +18,16 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 /// (module, what it must not name)
 const RULES: &[(&str, &[&str])] = &[
-    ("heartbeat", &["crate::server", "crate::cli"]),
+    ("heartbeat", &["crate::server", "crate::cli", "crate::cron"]),
+    ("cron", &["crate::server", "crate::cli"]),
     (
         "channels",
-        &["crate::server", "crate::cli", "crate::heartbeat"],
+        &[
+            "crate::server",
+            "crate::cli",
+            "crate::heartbeat",
+            "crate::cron",
+        ],
     ),
     ("agent", &["crate::server", "crate::cli", "crate::channels"]),
     (

@@ -6,6 +6,7 @@ mod channels_cmd;
 mod check;
 mod client_cmds;
 mod config_cmd;
+mod cron_cmd;
 mod doctor;
 mod gateway;
 mod onboard;
@@ -102,6 +103,8 @@ pub enum Command {
     /// List and check skills (workspace, managed, extra dirs) offline, from the config.
     #[command(after_help = skills_cmd::AFTER)]
     Skills(skills_cmd::SkillsArgs),
+    /// Scheduled jobs: list, add, edit, rm, run, runs (on the running gateway).
+    Cron(Box<cron_cmd::CronArgs>),
 }
 
 /// Connection options shared by the client commands.
@@ -163,6 +166,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Pairing(args) => assistant_cmds::pairing(args, profile),
         Command::Approvals(args) => assistant_cmds::approvals(args, profile),
         Command::Skills(args) => skills_cmd::run(args, profile),
+        Command::Cron(args) => cron_cmd::run(*args, profile),
     }
 }
 

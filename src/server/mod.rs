@@ -78,6 +78,7 @@ pub async fn serve(
     spawn_maintenance(&gw);
     crate::channels::start(&gw.channels);
     gw.heartbeats.start();
+    crate::cron::start(&gw.cron);
     let app = http::router(gw.clone());
     let cancel = gw.host.cancel.clone();
     let limits = gw.limits.clone();

@@ -101,6 +101,8 @@ pub struct Gateway {
     pub channels: Arc<crate::channels::Channels>,
     /// The heartbeat timer, its pause switch and its last event.
     pub heartbeats: Arc<crate::heartbeat::Heartbeats>,
+    /// Scheduled jobs (`cron.*`), with the narrow channels handle.
+    pub cron: Arc<crate::cron::Cron>,
     /// Connection counts and caps (resolved at start).
     pub limits: Arc<super::limits::ConnLimits>,
     /// Failed-authentication throttle per source address.
@@ -162,6 +164,7 @@ impl Gateway {
             env: init.env.clone(),
         });
         let heartbeats = crate::heartbeat::Heartbeats::new(channels.clone());
+        let cron = crate::cron::Cron::new(channels.clone());
         let gw = Arc::new(Gateway {
             opts: init.opts,
             host,
@@ -186,6 +189,7 @@ impl Gateway {
             notifier: init.notifier,
             channels,
             heartbeats,
+            cron,
         });
         (gw, warnings)
     }

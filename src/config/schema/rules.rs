@@ -84,7 +84,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "messages",
     "commands",
     "approvals",
-    "cron",
     "hooks",
     "web",
     "discovery",

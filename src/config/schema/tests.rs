@@ -130,10 +130,7 @@ fn unimplemented_sections_warn_once_each() {
     );
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     let paths: Vec<&str> = r.warnings.iter().map(|w| w.path.as_str()).collect();
-    assert_eq!(
-        paths,
-        ["cron", "hooks", "gateway.tailscale", "channels.whatsapp"]
-    );
+    assert_eq!(paths, ["hooks", "gateway.tailscale", "channels.whatsapp"]);
     assert!(
         r.warnings[0]
             .message

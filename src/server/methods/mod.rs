@@ -5,6 +5,7 @@ mod agent;
 mod approvals;
 mod chat;
 mod config;
+mod cron;
 mod devices;
 mod info;
 mod sessions;
@@ -109,6 +110,13 @@ pub async fn dispatch(
         "device.pair.reject" => devices::reject(ctx, p),
         "device.pair.remove" => devices::remove(ctx, p),
         "device.token.revoke" => devices::revoke(ctx, p),
+        "cron.list" => cron::list(ctx, p).await,
+        "cron.status" => cron::status(ctx, p).await,
+        "cron.add" => cron::add(ctx, p).await,
+        "cron.update" => cron::update(ctx, p).await,
+        "cron.remove" => cron::remove(ctx, p).await,
+        "cron.run" => cron::run(ctx, p).await,
+        "cron.runs" => cron::runs(ctx, p),
         _ => Err(RpcError::invalid(format!("unknown method: {method}"))),
     }
 }

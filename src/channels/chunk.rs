@@ -38,7 +38,9 @@ pub fn chunk_markdown(text: &str, limit: usize) -> Vec<String> {
         // fence or a heading there: "see ```x" cut before the backticks would open a
         // code block the reply never had (found by fuzzing). Paragraph and line cuts
         // start real lines, so they are always fine.
-        let tail_ok = |i: usize| !starts_block(rest[i..].trim_start_matches([' ', '\n']));
+        let tail_ok = |i: usize| {
+            !starts_block(rest[i..].trim_start_matches([' ', '\n'])) && !splits_marker(&rest, i)
+        };
         let cut = ["\n\n", "\n"]
             .iter()
             .find_map(|sep| window.rfind(sep).filter(|&i| i > floor))
@@ -59,6 +61,13 @@ pub fn chunk_markdown(text: &str, limit: usize) -> Vec<String> {
         // leaves no such place: the next chunk then starts with a zero-width space.
         let (cut, guard) = match cut {
             Some(c) => (c, false),
+            // Never through a fence's first three backticks: cut before its line instead.
+            None if splits_marker(&rest, byte_budget) => {
+                match rest[..byte_budget].rfind('\n').filter(|&i| i > prefix) {
+                    Some(i) => (i, false),
+                    None => (byte_budget, true),
+                }
+            }
             None => (byte_budget, true),
         };
         let (head, tail) = rest.split_at(cut);
@@ -76,6 +85,19 @@ pub fn chunk_markdown(text: &str, limit: usize) -> Vec<String> {
     }
     out.retain(|c| !c.trim().is_empty());
     out
+}
+
+/// Whether a cut at `i` falls inside a fence marker's first three backticks: the head
+/// would keep `\r\r``` ` (no fence any more) and the tail `` `…`` (no fence either), so
+/// a fence of the reply would vanish and the rest would change sides (found by
+/// fuzzing: the fence line there was longer than a chunk).
+fn splits_marker(text: &str, i: usize) -> bool {
+    let ls = text[..i].rfind('\n').map_or(0, |n| n + 1);
+    let line_head = text[ls..i].trim_start();
+    !line_head.is_empty()
+        && line_head.len() < 3
+        && line_head.bytes().all(|b| b == b'`')
+        && text[ls..].trim_start().starts_with("```")
 }
 
 /// Whether a line starting with `s` would render as a fence or a heading.
@@ -153,6 +175,23 @@ mod tests {
         let fence_only = format!("```{}\n{}", "a".repeat(100), "b ".repeat(100));
         let chunks = chunk_markdown(&fence_only, 64);
         assert!(chunks.iter().all(|c| c.chars().count() <= 64));
+    }
+
+    #[test]
+    fn a_fence_line_longer_than_a_chunk_is_not_cut_through_its_backticks() {
+        // Found by fuzz/fuzz_targets/markdown.rs: a cut between the first and second
+        // backtick of "\r…\r```\r…" made the fence vanish.
+        let line = format!("{}```{}a two word word", "\r".repeat(45), "\r".repeat(50));
+        let text = format!("```\nx\nx\n{line}\n{}", "y ".repeat(80));
+        let chunks = chunk_markdown(&text, 64);
+        let fences = |t: &str| t.lines().filter(|l| l.trim_start().starts_with("```")).count();
+        for c in &chunks {
+            assert!(c.chars().count() <= 64, "{c:?}");
+            assert_eq!(fences(c) % 2, 0, "open fence in {c:?}");
+        }
+        assert!(splits_marker("ab\n  ```x", 6) && splits_marker("ab\n  ```x", 7));
+        assert!(!splits_marker("ab\n  ```x", 8) && !splits_marker("ab\n  `` `x", 6));
+        assert!(!splits_marker("a `b", 3));
     }
 
     #[test]

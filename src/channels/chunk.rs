@@ -61,18 +61,36 @@ pub fn chunk_markdown(text: &str, limit: usize) -> Vec<String> {
         // leaves no such place: the next chunk then starts with a zero-width space.
         let (cut, guard) = match cut {
             Some(c) => (c, false),
-            // Never through a fence's first three backticks: cut before its line instead.
-            None if splits_marker(&rest, byte_budget) => {
-                match rest[..byte_budget].rfind('\n').filter(|&i| i > prefix) {
-                    Some(i) => (i, false),
-                    None => (byte_budget, true),
+            // A fence line longer than what is left: keep its marker whole on one
+            // side (a zero-width space before it would hide the fence; a cut through
+            // its backticks would break it): after its first three backticks, else
+            // before the line.
+            None => match fence_line_at(&rest, byte_budget) {
+                // (The rest of its line then starts the next chunk: guarded, so that
+                // a "```" further on that line does not become a fence of its own.)
+                Some((_, marker_end)) if marker_end <= byte_budget && marker_end > prefix => {
+                    (marker_end, true)
                 }
-            }
-            None => (byte_budget, true),
+                Some((ls, _)) if ls > prefix => (ls, false),
+                // Even the whitespace before the backticks does not fit: it means nothing
+                // there, so it goes, and the marker starts this chunk's content.
+                Some((ls, marker_end)) => {
+                    rest.replace_range(ls..marker_end - 3, "");
+                    (ls + 3, true)
+                }
+                None => (byte_budget, true),
+            },
         };
         let (head, tail) = rest.split_at(cut);
+        let trimmed = tail.trim_start_matches([' ', '\n']);
+        // A tail that starts a real line keeps its fence or heading: the guard is only
+        // for a cut inside a line, whose rest must not turn into one.
+        let at_line_start = head.is_empty()
+            || head.ends_with('\n')
+            || tail[..tail.len() - trimmed.len()].contains('\n');
+        let guard = guard && !at_line_start;
         let mut head = head.trim_end().to_string();
-        let mut tail = tail.trim_start_matches([' ', '\n']).to_string();
+        let mut tail = trimmed.to_string();
         if guard {
             tail.insert(0, '\u{200B}');
         }
@@ -85,6 +103,15 @@ pub fn chunk_markdown(text: &str, limit: usize) -> Vec<String> {
     }
     out.retain(|c| !c.trim().is_empty());
     out
+}
+
+/// The fence line holding byte `i`: its start and the end of its first three backticks.
+fn fence_line_at(text: &str, i: usize) -> Option<(usize, usize)> {
+    let ls = text[..i].rfind('\n').map_or(0, |n| n + 1);
+    let line = text[ls..].split('\n').next().unwrap_or_default();
+    let body = line.trim_start();
+    body.starts_with("```")
+        .then(|| (ls, ls + (line.len() - body.len()) + 3))
 }
 
 /// Whether a cut at `i` falls inside a fence marker's first three backticks: the head
@@ -184,7 +211,11 @@ mod tests {
         let line = format!("{}```{}a two word word", "\r".repeat(45), "\r".repeat(50));
         let text = format!("```\nx\nx\n{line}\n{}", "y ".repeat(80));
         let chunks = chunk_markdown(&text, 64);
-        let fences = |t: &str| t.lines().filter(|l| l.trim_start().starts_with("```")).count();
+        let fences = |t: &str| {
+            t.lines()
+                .filter(|l| l.trim_start().starts_with("```"))
+                .count()
+        };
         for c in &chunks {
             assert!(c.chars().count() <= 64, "{c:?}");
             assert_eq!(fences(c) % 2, 0, "open fence in {c:?}");

@@ -70,6 +70,17 @@ impl Reporter {
         self.ch.status.update(self.kind.id, &self.account, f);
     }
 
+    /// The account cannot run (a rejected token, an unusable state dir): logged once,
+    /// shown in `channels.status` until a restart.
+    pub fn fatal(&self, msg: String) {
+        tracing::error!(target: "channels", "[{}] account {}: {msg}", self.kind.id, self.account);
+        self.update(|s| {
+            s.running = false;
+            s.connected = false;
+            s.last_error = Some(msg);
+        });
+    }
+
     pub fn stopped(&self) {
         self.update(|s| {
             s.running = false;

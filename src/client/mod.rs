@@ -220,30 +220,21 @@ impl Client {
 
     /// Calls a method and waits for its response (events in between are skipped).
     pub async fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
-        let id = format!("cli-{}", self.next_id);
-        self.next_id += 1;
-        let frame = json!({"type": "req", "id": id, "method": method, "params": params});
-        self.ws
-            .send(Message::text(frame.to_string()))
-            .await
-            .map_err(|e| ClientError::Other(e.to_string()))?;
-        loop {
-            let v = next_json(&mut self.ws).await?;
-            if v["type"] == "res" && v["id"] == id.as_str() {
-                if v["ok"] == true {
-                    return Ok(v.get("payload").cloned().unwrap_or(Value::Null));
-                }
-                return Err(ClientError::Rpc {
-                    code: v["error"]["code"].as_str().unwrap_or("").into(),
-                    message: v["error"]["message"].as_str().unwrap_or("").into(),
-                });
-            }
-        }
+        self.request(method, params, false).await
     }
 
     /// Calls a method that answers twice (`agent`: `accepted`, then the result) and
     /// returns the final answer.
     pub async fn call_final(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+        self.request(method, params, true).await
+    }
+
+    async fn request(
+        &mut self,
+        method: &str,
+        params: Value,
+        skip_accepted: bool,
+    ) -> Result<Value, ClientError> {
         let id = format!("cli-{}", self.next_id);
         self.next_id += 1;
         let frame = json!({"type": "req", "id": id, "method": method, "params": params});
@@ -256,10 +247,10 @@ impl Client {
             if v["type"] != "res" || v["id"] != id.as_str() {
                 continue;
             }
-            if v["ok"] == true && v["payload"]["status"] == "accepted" {
-                continue;
-            }
             if v["ok"] == true {
+                if skip_accepted && v["payload"]["status"] == "accepted" {
+                    continue;
+                }
                 return Ok(v.get("payload").cloned().unwrap_or(Value::Null));
             }
             return Err(ClientError::Rpc {

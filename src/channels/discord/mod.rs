@@ -190,11 +190,7 @@ pub async fn run_account(ch: Arc<Channels>, account: Account) {
             Ok(v) => break v,
             Err(e) if e.is_bad_token() => {
                 let msg = bad_token(401);
-                tracing::error!(target: "channels", "[discord] {msg}");
-                rep.update(|s| {
-                    s.running = false;
-                    s.last_error = Some(msg);
-                });
+                rep.fatal(msg);
                 return;
             }
             Err(e) => {
@@ -213,11 +209,7 @@ pub async fn run_account(ch: Arc<Channels>, account: Account) {
     let inbox = match open_inbox(&ch.host.paths.state_dir, &id) {
         Ok(i) => i,
         Err(e) => {
-            tracing::error!(target: "channels", "[discord] account {id}: {e}");
-            rep.update(|s| {
-                s.running = false;
-                s.last_error = Some(e);
-            });
+            rep.fatal(e);
             return;
         }
     };
@@ -301,12 +293,7 @@ pub async fn run_account(ch: Arc<Channels>, account: Account) {
                 } else {
                     message
                 };
-                tracing::error!(target: "channels", "[discord] account {id}: {msg}");
-                rep.update(|s| {
-                    s.running = false;
-                    s.connected = false;
-                    s.last_error = Some(msg);
-                });
+                rep.fatal(msg);
                 drop(queues);
                 return;
             }

@@ -200,11 +200,7 @@ pub async fn run_account(ch: Arc<Channels>, account: Account) {
                         .as_deref()
                         .unwrap_or("channels.telegram.tokenFile"),
                 );
-                tracing::error!(target: "channels", "[telegram] {msg}");
-                rep.update(|s| {
-                    s.running = false;
-                    s.last_error = Some(msg);
-                });
+                rep.fatal(msg);
                 return;
             }
             Err(e) => {
@@ -228,11 +224,7 @@ pub async fn run_account(ch: Arc<Channels>, account: Account) {
     let inbox = match open_inbox(&state_dir, &id) {
         Ok(i) => i,
         Err(e) => {
-            tracing::error!(target: "channels", "[telegram] account {id}: {e}");
-            rep.update(|s| {
-                s.running = false;
-                s.last_error = Some(e);
-            });
+            rep.fatal(e);
             return;
         }
     };

@@ -126,6 +126,45 @@ fn the_original_cli_talks_to_our_gateway() {
     assert_eq!(code, 0, "status failed:\n{err}");
     assert!(out.contains("reachable"), "{out}");
 
+    // clawdbot cron status / cron list / cron add: the original's cron client, on ours.
+    let (code, out, err) = orig.run(port, token, &["cron", "status", "--json"]);
+    assert_eq!(code, 0, "cron status failed:\n{out}\n{err}");
+    let st: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(st["jobs"], 0, "{st}");
+    let (code, out, err) = orig.run(
+        port,
+        token,
+        &[
+            "cron",
+            "add",
+            "--name",
+            "compat-job",
+            "--every",
+            "1h",
+            "--system-event",
+            "hello from cron",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "cron add failed:\n{out}\n{err}");
+    let (code, out, err) = orig.run(port, token, &["cron", "list", "--json"]);
+    assert_eq!(code, 0, "cron list failed:\n{out}\n{err}");
+    let l: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(l["jobs"][0]["name"], "compat-job", "{l}");
+    assert!(
+        std::fs::read_to_string(state_dir.join("cron/jobs.json"))
+            .unwrap()
+            .contains("compat-job")
+    );
+
+    // clawdbot status --all: every section the original asks for answers.
+    let (code, out, err) = orig.run(port, token, &["status", "--all"]);
+    assert_eq!(code, 0, "status --all failed:\n{out}\n{err}");
+    assert!(
+        !out.contains("unknown method") && !err.contains("unknown method"),
+        "{out}\n{err}"
+    );
+
     // clawdbot gateway call health --url ...
     let (code, out, err) = orig.run(
         port,

@@ -299,6 +299,7 @@ pub fn write(path: &Path, text: &str) {
 }
 
 pub mod browser;
+pub mod discord_msgs;
 pub mod fake_discord;
 pub mod fakes;
 pub mod proc;

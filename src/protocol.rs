@@ -137,6 +137,7 @@ pub const METHODS: &[&str] = &[
     "models.list",
     "agents.list",
     "skills.status",
+    "skills.install",
     "sessions.list",
     "device.pair.list",
     "device.pair.approve",
@@ -186,6 +187,8 @@ pub const EVENTS: &[&str] = &[
     "voicewake.changed",
     "exec.approval.requested",
     "exec.approval.resolved",
+    // Ours: a skill directory changed (skills.load.watch).
+    "skills.changed",
 ];
 
 const NODE_ONLY: &[&str] = &["node.invoke.result", "node.event", "skills.bins"];

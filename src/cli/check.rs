@@ -125,6 +125,8 @@ pub fn check(path: &std::path::Path, env: &Env, mode: SecretMode) -> serde_json:
         );
         record(r, &mut errors);
     }
+    // Declared cron jobs (cron.jobs), checked as the gateway will parse them at start.
+    errors.extend(crate::cron::declared::parse_all(&loaded.resolved, crate::util::now_ms()).1);
     json!({
         "ok": errors.is_empty(), "path": path.display().to_string(), "exists": loaded.exists,
         "errors": errors, "warnings": warnings, "secrets": secrets,

@@ -13,6 +13,7 @@
 //! start, and the next slot is then computed from the current time: one catch-up run,
 //! never one per missed slot.
 
+pub mod declared;
 mod ops;
 pub mod run;
 pub mod runlog;
@@ -49,6 +50,8 @@ pub struct Cron {
 
 struct Inner {
     file: StoreFile,
+    /// The invalid `cron.jobs` declarations of the config in force (shown by status).
+    declared_errors: Vec<String>,
     /// Why the store could not be read: writes are refused so a bad file is never
     /// replaced by an empty list.
     load_error: Option<String>,
@@ -84,16 +87,24 @@ impl Cron {
                 .and_then(Value::as_str),
             &cfg.env,
         );
+        let now = crate::util::now_ms();
+        let (declared_jobs, declared_errors) = declared::parse_all(&cfg.resolved, now);
+        let keep = declared::declared_ids(&cfg.resolved);
         drop(cfg);
+        for e in &declared_errors {
+            tracing::error!(target: "cron", "{e}; this job keeps its stored version (if any)");
+        }
         let (file, load_error) = match store::load(&store_path) {
             Ok(mut f) => {
                 // Before anything can run (and whether or not the timer will): an
                 // interrupted run is recorded, never retried.
-                let now = crate::util::now_ms();
                 let mut changed = false;
                 for job in &mut f.jobs {
                     changed |= recover_on_start(job, now);
                 }
+                let c = declared::reconcile(&mut f.jobs, &declared_jobs, &keep, now);
+                log_changes(&c);
+                changed |= !c.is_empty();
                 if changed && let Err(e) = store::save(&store_path, &f) {
                     tracing::warn!(target: "cron", "{e}");
                 }
@@ -108,9 +119,61 @@ impl Cron {
             ch,
             store_path,
             enabled: !configured_off && !skip,
-            state: Mutex::new(Inner { file, load_error }),
+            state: Mutex::new(Inner {
+                file,
+                load_error,
+                declared_errors,
+            }),
             wake: Notify::new(),
         })
+    }
+
+    /// Applies the config's `cron.jobs` to the store (after a reload): persisted first,
+    /// then announced as `cron` events like any other change.
+    pub async fn reconcile_declared(&self) {
+        let cfg = self.ch.host.config();
+        let now = crate::util::now_ms();
+        let (want, errors) = declared::parse_all(&cfg.resolved, now);
+        let keep = declared::declared_ids(&cfg.resolved);
+        drop(cfg);
+        for e in &errors {
+            tracing::error!(target: "cron", "{e}; this job keeps its stored version (if any)");
+        }
+        let mut inner = self.state.lock().await;
+        inner.declared_errors = errors;
+        if inner.load_error.is_some() {
+            return;
+        }
+        let before = inner.file.jobs.clone();
+        let c = declared::reconcile(&mut inner.file.jobs, &want, &keep, now);
+        if c.is_empty() {
+            return;
+        }
+        if let Err(e) = self.persist(&inner) {
+            tracing::error!(target: "cron", "declared jobs not applied: {e}");
+            inner.file.jobs = before;
+            return;
+        }
+        let next = |id: &str, jobs: &[Job]| {
+            jobs.iter()
+                .find(|j| j.id == id)
+                .and_then(|j| j.state.next_run_at_ms)
+        };
+        let mut events = vec![];
+        for (action, ids) in [("added", &c.added), ("updated", &c.updated)] {
+            for id in ids {
+                events.push(json!({"jobId": id, "action": action, "nextRunAtMs": next(id, &inner.file.jobs)}));
+            }
+        }
+        for id in &c.removed {
+            events.push(json!({"jobId": id, "action": "removed"}));
+        }
+        drop(inner);
+        log_changes(&c);
+        self.wake.notify_one();
+        for e in events {
+            self.emit(e);
+        }
     }
 
     fn emit(&self, payload: Value) {
@@ -122,6 +185,12 @@ impl Cron {
             return Err(format!("cron store not writable until fixed: {e}"));
         }
         store::save(&self.store_path, &inner.file)
+    }
+}
+
+fn log_changes(c: &declared::Changes) {
+    if !c.is_empty() {
+        tracing::info!(target: "cron", "declared jobs (cron.jobs): {} added, {} updated, {} removed", c.added.len(), c.updated.len(), c.removed.len());
     }
 }
 
@@ -278,7 +347,11 @@ impl Cron {
         job.state.last_error = out.error.clone();
         job.updated_at_ms = ended;
         let one_shot = matches!(job.schedule, Schedule::At { .. });
-        let delete = one_shot && out.status == "ok" && job.delete_after_run == Some(true);
+        // A declared one-shot is disabled instead: its declaration would bring it back.
+        let delete = one_shot
+            && out.status == "ok"
+            && job.delete_after_run == Some(true)
+            && !declared::is_declared(id);
         if one_shot && !delete {
             job.enabled = false;
             job.state.next_run_at_ms = None;

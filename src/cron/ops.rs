@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::types::{Job, JobState, Payload, Schedule};
-use super::{Cron, job_next_run, next_wake, runlog, schedule};
+use super::{Cron, declared, job_next_run, next_wake, runlog, schedule};
 
 /// `cron.add` params after the method's own key check.
 pub struct AddInput {
@@ -43,7 +43,7 @@ fn only_keys(what: &str, v: &Value, allowed: &[&str]) -> Result<(), String> {
     }
 }
 
-fn parse_schedule(v: Value) -> Result<Schedule, String> {
+pub(super) fn parse_schedule(v: Value) -> Result<Schedule, String> {
     match v.get("kind").and_then(Value::as_str) {
         Some("at") => only_keys("schedule", &v, &["kind", "atMs"])?,
         Some("every") => only_keys("schedule", &v, &["kind", "everyMs", "anchorMs"])?,
@@ -57,7 +57,7 @@ fn parse_schedule(v: Value) -> Result<Schedule, String> {
     Ok(s)
 }
 
-fn parse_payload(v: Value) -> Result<Payload, String> {
+pub(super) fn parse_payload(v: Value) -> Result<Payload, String> {
     match v.get("kind").and_then(Value::as_str) {
         Some("systemEvent") => only_keys("payload", &v, &["kind", "text"])?,
         Some("agentTurn") => only_keys(
@@ -83,7 +83,7 @@ fn parse_payload(v: Value) -> Result<Payload, String> {
     })
 }
 
-fn check_wake_mode(m: &str) -> Result<(), String> {
+pub(super) fn check_wake_mode(m: &str) -> Result<(), String> {
     match m {
         "now" | "next-heartbeat" => Ok(()),
         _ => Err(format!(
@@ -116,12 +116,16 @@ impl Cron {
         } else {
             None
         };
-        json!({
+        let mut out = json!({
             "enabled": self.enabled,
             "storePath": self.store_path.display().to_string(),
             "jobs": inner.file.jobs.len(),
             "nextWakeAtMs": next,
-        })
+        });
+        if !inner.declared_errors.is_empty() {
+            out["declaredErrors"] = json!(inner.declared_errors);
+        }
+        out
     }
 
     pub async fn add(&self, input: AddInput) -> Result<Value, String> {
@@ -168,6 +172,9 @@ impl Cron {
         id: &str,
         patch: &serde_json::Map<String, Value>,
     ) -> Result<Value, String> {
+        if declared::is_declared(id) {
+            return Err(declared::refusal(id, self.ch.host.nix.enabled));
+        }
         let mut inner = self.state.lock().await;
         let idx = inner
             .file
@@ -242,6 +249,9 @@ impl Cron {
     }
 
     pub async fn remove(&self, id: &str) -> Result<Value, String> {
+        if declared::is_declared(id) {
+            return Err(declared::refusal(id, self.ch.host.nix.enabled));
+        }
         let mut inner = self.state.lock().await;
         let before = inner.file.jobs.len();
         inner.file.jobs.retain(|j| j.id != id);

@@ -161,6 +161,8 @@ fn spawn_maintenance(gw: &Arc<Gateway>) {
             }
         });
     }
+    // skills.load.watch: skill directory changes announced as `skills.changed`
+    gw.tasks.spawn(watch_skills(gw.clone()));
     // config file changes (edits, or home-manager re-pointing a symlink)
     if !gw.opts.reload_poll.is_zero() {
         let g = gw.clone();
@@ -188,5 +190,42 @@ fn spawn_maintenance(gw: &Arc<Gateway>) {
                 }
             }
         });
+    }
+}
+
+/// Polls the skill directories (while `skills.load.watch` is on) and announces a
+/// settled change as a `skills.changed` event (src/agent/skills/watch.rs says why a poll).
+async fn watch_skills(g: Arc<Gateway>) {
+    use crate::agent::skills::watch;
+    let look = |g: &Arc<Gateway>| {
+        let loaded = g.host.config();
+        let sd = g.host.paths.state_dir.clone();
+        let (on, debounce) = watch::settings(&loaded.resolved);
+        let snap = tokio::task::spawn_blocking(move || watch::snapshot(&watch::dirs(&loaded, &sd)));
+        (on, debounce, snap)
+    };
+    let Ok(first) = look(&g).2.await else { return };
+    let mut seen = watch::Debouncer::new(first);
+    let mut every = tokio::time::interval(watch::POLL);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = g.host.cancel.cancelled() => break,
+        }
+        let (on, debounce, snap) = look(&g);
+        let Ok(snap) = snap.await else { continue };
+        if !on {
+            seen = watch::Debouncer::new(snap);
+            continue;
+        }
+        if let Some(path) = seen.observe(snap, std::time::Instant::now(), debounce) {
+            tracing::info!(target: "skills", "skills changed ({})", path.display());
+            g.host.bus.send(
+                "skills.changed",
+                serde_json::json!({"reason": "watch", "changedPath": path.display().to_string()}),
+                None,
+                false,
+            );
+        }
     }
 }

@@ -240,6 +240,13 @@ impl Gateway {
                 status.last_error = None;
                 status.reloads += 1;
                 tracing::info!(target: "reload", "config reloaded ({why})");
+                // Declared cron jobs follow the config (the store is async-locked).
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    let cron = self.cron.clone();
+                    let _guard = rt.enter();
+                    self.tasks
+                        .spawn(async move { cron.reconcile_declared().await });
+                }
                 Ok(())
             }
             Err(e) => {

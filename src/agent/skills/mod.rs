@@ -6,10 +6,12 @@
 //! `<stateDir>/skills` (managed), then `<workspace>/skills` (highest); a later directory's
 //! skill replaces an earlier one of the same name. There are no bundled skills here.
 //! Everything is read on each call (a run, an exec, `skills.status`), so an edited or
-//! newly installed skill takes effect on the next message without a watcher.
+//! newly installed skill takes effect on the next message; the watcher ([`watch`]) only
+//! announces a change (`skills.changed`) to clients.
 
 pub mod frontmatter;
 pub mod gate;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -23,7 +25,7 @@ use crate::nix::NixMode;
 use crate::paths::Env;
 
 /// At most this many skill folders are looked at per directory (hostile trees).
-const MAX_PER_DIR: usize = 512;
+pub(crate) const MAX_PER_DIR: usize = 512;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Skill {
@@ -181,7 +183,7 @@ impl<'a> Context<'a> {
 }
 
 /// `skills.load.extraDirs`, `~` expanded, blanks dropped.
-fn extra_dirs(resolved: &Value, env: &Env) -> Vec<PathBuf> {
+pub(crate) fn extra_dirs(resolved: &Value, env: &Env) -> Vec<PathBuf> {
     resolved
         .pointer("/skills/load/extraDirs")
         .and_then(Value::as_array)

@@ -184,6 +184,14 @@ pub fn add_extensions(schema: &mut Value) {
     // environment never reaches one).
     let env = json!({"type": "object", "additionalProperties": {"type": "string"}});
     add(schema, &["tools", "exec"], "env", env);
+    // Declared cron jobs by key (src/cron/declared.rs checks each job's fields, as
+    // `cron.add` does; the Nix modules' `cron.jobs` option writes this).
+    add(
+        schema,
+        &["cron"],
+        "jobs",
+        json!({"type": "object", "additionalProperties": {"type": "object"}}),
+    );
     // Where the platform's API lives (an extension key): a local telegram-bot-api
     // server, a Discord proxy, or a test double. Discord's Gateway URL is then taken
     // from `GET {apiRoot}/gateway/bot`, as Discord asks clients to do.

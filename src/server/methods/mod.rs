@@ -86,6 +86,7 @@ pub async fn dispatch(
         "models.list" => info::models_list(ctx, p),
         "agents.list" => info::agents_list(ctx, p),
         "skills.status" => skills::status(ctx, p),
+        "skills.install" => skills::install(ctx, p),
         "sessions.list" => info::sessions_list(ctx, p),
         "sessions.preview" => sessions::preview(ctx, p),
         "sessions.patch" => sessions::patch(ctx, p),

@@ -14,7 +14,6 @@ let
   clib = import ../nix/lib.nix;
   json = pkgs.formats.json { };
   gatewayOptions = import ./options.nix { inherit lib json; };
-  cliWrapper = import ./cli-wrapper.nix { inherit pkgs lib; };
   isDarwin = pkgs.stdenv.hostPlatform.isDarwin;
   home = config.home.homeDirectory;
   logDir = "${home}/Library/Logs/clawdbot";
@@ -45,47 +44,26 @@ let
       workspaceText = lib.literalMD "`settings.agents.defaults.workspace` (a leading `~/` is expanded), else `\"\${config.home.homeDirectory}/clawd${suffix}\"`";
     };
 
-  gateway = name: cfg: rec {
-    inherit name cfg;
-    # Secrets reach the gateway as the files themselves (read when it starts).
-    secretFile = n: toString cfg.secrets.${n};
-    at = if name == null then "services.clawdbot" else "services.clawdbot.instances.${name}";
-    unit = clib.unitName name;
-    settings = clib.stripNulls (
-      clib.withWorkspace (clib.withSecretFiles cfg.settings secretFile cfg.secrets) cfg.workspace.path
-    );
-    configFile = import ./checked-config.nix {
-      inherit pkgs settings;
-      inherit (cfg) package configFile;
-      name = if name == null then "clawdbot-config.json" else "clawdbot-${name}-config.json";
+  core = import ./core.nix { inherit lib pkgs; };
+  # Secrets reach the gateway as the files themselves (read when it starts).
+  gateway =
+    name: cfg:
+    let
+      c = core {
+        inherit name cfg;
+        secretFile = n: toString cfg.secrets.${n};
+      };
+    in
+    c
+    // {
+      args = [
+        (lib.getExe cfg.package)
+        "gateway"
+      ]
+      ++ cfg.extraArgs;
+      path = lib.makeBinPath (cfg.extraPackages ++ [ cfg.package ]);
+      logName = if name == null then "gateway" else "gateway-${name}";
     };
-    cliEnvironment = clib.serviceEnvironment {
-      inherit (cfg) stateDir;
-      option = at;
-      configPath = "${configFile}";
-    };
-    environment =
-      clib.serviceEnvironment {
-        inherit (cfg) stateDir logLevel;
-        option = at;
-        configPath = "${configFile}";
-      }
-      // clib.apiKeyEnv secretFile cfg.secrets;
-    args = [
-      (lib.getExe cfg.package)
-      "gateway"
-    ]
-    ++ cfg.extraArgs;
-    path = lib.makeBinPath (cfg.extraPackages ++ [ cfg.package ]);
-    logName = if name == null then "gateway" else "gateway-${name}";
-    documents = lib.mapAttrs (
-      n: d:
-      if d.text != null then
-        pkgs.writeText "clawdbot-${lib.strings.sanitizeDerivationName (baseNameOf n)}" d.text
-      else
-        "${d.source}"
-    ) cfg.workspace.documents;
-  };
 
   gateways =
     lib.optional top.enable (gateway null top)
@@ -111,7 +89,7 @@ let
       WatchdogSec = 30;
       TimeoutStopSec = 15;
       LimitNOFILE = clib.limitNOFILE;
-      Environment = lib.mapAttrsToList (k: v: "${k}=${v}") (g.environment // { PATH = g.path; });
+      Environment = lib.mapAttrsToList (k: v: "${k}=${v}") (g.serviceEnvironment // { PATH = g.path; });
       EnvironmentFile = lib.mkIf (g.cfg.environmentFile != null) "${g.cfg.environmentFile}";
       UMask = "0077";
       NoNewPrivileges = true;
@@ -132,7 +110,7 @@ let
       ProcessType = "Background";
       # Carries the checked config's store path: a config change changes the plist, and
       # Home Manager reloads the agent.
-      EnvironmentVariables = g.environment // {
+      EnvironmentVariables = g.serviceEnvironment // {
         PATH = g.path + ":/usr/bin:/bin";
       };
       StandardOutPath = "${logDir}/${g.logName}.log";
@@ -144,7 +122,7 @@ let
   documentSteps = lib.listToAttrs (
     map (
       g:
-      lib.nameValuePair "clawdbotDocuments${lib.optionalString (g.name != null) "-${g.name}"}" (
+      lib.nameValuePair "clawdbotDocuments${g.suffix}" (
         lib.hm.dag.entryAfter [ "writeBoundary" ] (
           clib.copyDocuments {
             workspace = g.cfg.workspace.path;
@@ -154,6 +132,22 @@ let
         )
       )
     ) (lib.filter (g: g.documents != { }) gateways)
+  );
+  # Links each gateway's declared skills into its state dir, and drops the links of
+  # skills no longer declared (so every gateway gets the step, skills or not).
+  skillSteps = lib.listToAttrs (
+    map (
+      g:
+      lib.nameValuePair "clawdbotSkills${g.suffix}" (
+        lib.hm.dag.entryAfter [ "writeBoundary" ] (
+          clib.linkSkills {
+            dir = g.skillsDir;
+            inherit (g) skills;
+            run = "run ";
+          }
+        )
+      )
+    ) gateways
   );
 in
 {
@@ -217,17 +211,10 @@ in
             }) gateways
           );
         home.packages =
-          lib.optional top.enable top.package
-          ++ map (
-            g:
-            cliWrapper {
-              name = "clawdbot-${g.name}";
-              inherit (g.cfg) package;
-              environment = g.cliEnvironment;
-            }
-          ) (lib.filter (g: g.name != null) gateways);
-        home.sessionVariables = lib.mkIf top.enable (gateway null top).cliEnvironment;
-        home.activation = documentSteps;
+          lib.optional top.enable top.package ++ map (g: g.cli) (lib.filter (g: g.name != null) gateways);
+        home.sessionVariables = lib.mkIf top.enable (gateway null top).environment;
+        home.activation = documentSteps // skillSteps;
+        warnings = lib.concatMap (g: g.warnings) gateways;
       }
       (lib.mkIf (!isDarwin) {
         systemd.user.services = byUnit userService;

@@ -17,7 +17,6 @@ let
   clib = import ../nix/lib.nix;
   json = pkgs.formats.json { };
   gatewayOptions = import ./options.nix { inherit lib json; };
-  cliWrapper = import ./cli-wrapper.nix { inherit pkgs lib; };
 
   # Options only the NixOS module has; instances default to the top level's choices.
   systemOptions = d: {
@@ -80,52 +79,46 @@ let
 
   optionsFor = d: gatewayOptions d // systemOptions d;
 
-  gateway = name: cfg: rec {
-    inherit name cfg;
-    at = if name == null then "services.clawdbot" else "services.clawdbot.instances.${name}";
-    unit = clib.unitName name;
-    credentialDir = "/run/credentials/${unit}.service";
-    settings = clib.stripNulls (
-      clib.withWorkspace (clib.withSecretFiles cfg.settings (
-        n: "${credentialDir}/${n}"
-      ) cfg.secrets) cfg.workspace.path
-    );
-    configFile = import ./checked-config.nix {
-      inherit pkgs settings;
-      inherit (cfg) package configFile;
-      name = if name == null then "clawdbot-config.json" else "clawdbot-${name}-config.json";
+  core = import ./core.nix { inherit lib pkgs; };
+  gateway =
+    name: cfg:
+    let
+      credentialDir = "/run/credentials/${clib.unitName name}.service";
+      c = core {
+        inherit name cfg;
+        secretFile = n: "${credentialDir}/${n}";
+      };
+      bin = {
+        install = "${pkgs.coreutils}/bin/install";
+        rm = "${pkgs.coreutils}/bin/rm";
+        cmp = "${pkgs.diffutils}/bin/cmp";
+        ln = "${pkgs.coreutils}/bin/ln";
+        mkdir = "${pkgs.coreutils}/bin/mkdir";
+        readlink = "${pkgs.coreutils}/bin/readlink";
+      };
+    in
+    c
+    // {
+      inherit credentialDir;
+      underVarLib = lib.hasPrefix "/var/lib/" cfg.stateDir;
+      workspaceInState = lib.hasPrefix "${cfg.stateDir}/" cfg.workspace.path;
+      # Runs as the service's user, inside its sandbox, before every start: the workspace
+      # documents, then the declared skills linked into the state dir (always run, so a
+      # skill no longer declared loses its link).
+      prepare = pkgs.writeShellScript "clawdbot-prepare${c.suffix}" (
+        "set -eu\n"
+        + clib.copyDocuments {
+          workspace = cfg.workspace.path;
+          inherit (c) documents;
+          inherit bin;
+        }
+        + clib.linkSkills {
+          dir = c.skillsDir;
+          inherit (c) skills;
+          inherit bin;
+        }
+      );
     };
-    cliEnvironment = clib.serviceEnvironment {
-      inherit (cfg) stateDir;
-      option = at;
-      configPath = "${configFile}";
-    };
-    port = cfg.settings.gateway.port;
-    underVarLib = lib.hasPrefix "/var/lib/" cfg.stateDir;
-    workspaceInState = lib.hasPrefix "${cfg.stateDir}/" cfg.workspace.path;
-    documents = lib.mapAttrs (
-      n: d:
-      if d.text != null then
-        pkgs.writeText "clawdbot-${lib.strings.sanitizeDerivationName (baseNameOf n)}" d.text
-      else
-        "${d.source}"
-    ) cfg.workspace.documents;
-    # Runs as the service's user, inside its sandbox, before every start.
-    copyDocuments =
-      pkgs.writeShellScript "clawdbot-documents${lib.optionalString (name != null) "-${name}"}"
-        (
-          "set -eu\n"
-          + clib.copyDocuments {
-            workspace = cfg.workspace.path;
-            inherit documents;
-            bin = {
-              install = "${pkgs.coreutils}/bin/install";
-              rm = "${pkgs.coreutils}/bin/rm";
-              cmp = "${pkgs.diffutils}/bin/cmp";
-            };
-          }
-        );
-  };
 
   gateways =
     lib.optional top.enable (gateway null top)
@@ -146,19 +139,13 @@ let
     after = [ "network-online.target" ];
     wants = [ "network-online.target" ];
     path = g.cfg.extraPackages;
-    environment =
-      clib.serviceEnvironment {
-        inherit (g.cfg) stateDir logLevel;
-        option = g.at;
-        configPath = "${g.configFile}";
-      }
-      // clib.apiKeyEnv (n: "${g.credentialDir}/${n}") g.cfg.secrets;
+    environment = g.serviceEnvironment;
     restartTriggers = [ g.configFile ];
     serviceConfig = {
       Type = "notify";
       NotifyAccess = "main";
       ExecStart = "${lib.getExe g.cfg.package} gateway ${lib.escapeShellArgs g.cfg.extraArgs}";
-      ExecStartPre = lib.mkIf (g.documents != { }) "${g.copyDocuments}";
+      ExecStartPre = "${g.prepare}";
       ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
       Restart = "on-failure";
       RestartSec = 2;
@@ -292,13 +279,8 @@ in
     systemd.services = lib.listToAttrs (map (g: lib.nameValuePair g.unit (service g)) gateways);
 
     # Admin commands for root, bound to each gateway's config and state.
-    environment.systemPackages = map (
-      g:
-      cliWrapper {
-        name = if g.name == null then "clawdbot" else "clawdbot-${g.name}";
-        inherit (g.cfg) package;
-        environment = g.cliEnvironment;
-      }
-    ) gateways;
+    environment.systemPackages = map (g: g.cli) gateways;
+
+    warnings = lib.concatMap (g: g.warnings) gateways;
   };
 }

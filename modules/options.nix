@@ -24,6 +24,30 @@ let
   };
   # A path (./SOUL.md, or a store path string) is a source; any other string is text.
   toDocument = v: if builtins.isPath v || lib.isStorePath v then { source = v; } else { text = v; };
+  # A skill: a directory holding SKILL.md (a path in your configuration) or a package
+  # whose output is such a directory.
+  skill = lib.types.either lib.types.path lib.types.package;
+  # The name a listed skill gets: a package's pname, else the directory's name (without
+  # the store hash).
+  skillName =
+    v:
+    if lib.isDerivation v then
+      v.pname or (lib.getName v)
+    else
+      let
+        base = baseNameOf (toString v);
+      in
+      if lib.isStorePath (toString v) then builtins.substring 33 (-1) base else base;
+  skillsFromList = l: builtins.listToAttrs (map (v: lib.nameValuePair (skillName v) v) l);
+  logLevels = [
+    "silent"
+    "fatal"
+    "error"
+    "warn"
+    "info"
+    "debug"
+    "trace"
+  ];
 in
 {
   package = lib.mkOption {
@@ -49,6 +73,18 @@ in
     default = { };
     type = lib.types.submodule {
       freeformType = json.type;
+      options.logging = lib.mkOption {
+        default = { };
+        description = "The `logging` section.";
+        type = lib.types.submodule {
+          freeformType = json.type;
+          options.level = lib.mkOption {
+            type = lib.types.nullOr (lib.types.enum logLevels);
+            default = null;
+            description = "Log level of the gateway (and of its log file); default `info`. Replaces the old `logLevel` option.";
+          };
+        };
+      };
       options.gateway = lib.mkOption {
         default = { };
         description = "The `gateway` section.";
@@ -109,7 +145,22 @@ in
   configFile = lib.mkOption {
     type = lib.types.nullOr lib.types.path;
     default = null;
-    description = "Use this config file instead of `settings` (it is not checked at build time).";
+    description = ''
+      Use this config file instead of `settings`. A file in your configuration (a path
+      value, copied to the store) is checked by `clawdbot check-config --no-secrets` at
+      build time like `settings` (see `checkConfigFile`); an absolute path outside the
+      store is read as it is when the gateway starts, and checked then.
+    '';
+  };
+
+  checkConfigFile = lib.mkOption {
+    type = lib.types.bool;
+    default = true;
+    description = ''
+      Check `configFile` at build time. Turn off only for a config whose `$include`
+      files exist at run time alone (the gateway still checks the whole config when it
+      starts, and refuses to start on an invalid one).
+    '';
   };
 
   secrets = lib.mkOption {
@@ -140,16 +191,72 @@ in
     description = "Programs on the service's PATH (tools the agent may run).";
   };
 
+  # Renamed to settings.logging.level; still honoured, with a warning (core.nix).
   logLevel = lib.mkOption {
-    type = lib.types.enum [
-      "error"
-      "warn"
-      "info"
-      "debug"
-      "trace"
-    ];
-    default = "info";
-    description = "Log level.";
+    type = lib.types.nullOr (lib.types.enum logLevels);
+    default = null;
+    visible = false;
+    description = "Deprecated: use `settings.logging.level`.";
+  };
+
+  skills = lib.mkOption {
+    type = lib.types.coercedTo (lib.types.listOf skill) skillsFromList (lib.types.attrsOf skill);
+    default = { };
+    example = lib.literalExpression ''
+      {
+        weather = ./skills/weather;        # a directory holding SKILL.md
+        gog = pkgs.clawdbot-skill-gog;     # a package whose output is one
+      }
+    '';
+    description = ''
+      Skills, by name: each a directory holding `SKILL.md` (a path in your configuration,
+      or a package whose output is such a directory); a list takes each name from the
+      package's `pname` or the directory's name. They are linked into the managed skills
+      dir (`<stateDir>/skills/<name>`, pointing into the store) at activation (Home
+      Manager) or before each start (NixOS), so a rollback brings back the previous
+      generation's skills. Links into the store whose name is no longer declared are
+      removed; skills you installed yourself there (real directories) are left alone, and
+      one of the same name as a declared skill keeps its place (with a warning). A
+      workspace skill (`<workspace>/skills/<name>`) still overrides a declared one.
+      Programs a skill needs go in `extraPackages`; `clawdbot skills check` tells what is
+      missing.
+    '';
+  };
+
+  cron.jobs = lib.mkOption {
+    type = lib.types.attrsOf json.type;
+    default = { };
+    example = lib.literalExpression ''
+      {
+        morning-inbox = {
+          schedule = { kind = "cron"; expr = "0 7 * * *"; tz = "Europe/Lisbon"; };
+          payload = {
+            kind = "agentTurn";
+            message = "Summarise my inbox.";
+            deliver = true;
+            channel = "telegram";
+            to = "123456789";
+          };
+        };
+        stretch = {
+          schedule = { kind = "every"; everyMs = 3600000; };
+          payload = { kind = "systemEvent"; text = "Remind me to stretch."; };
+        };
+      }
+    '';
+    description = ''
+      Scheduled jobs, by key, in the shape of the original's `cron.add` (`schedule`
+      `{kind = "at"; atMs}` / `{kind = "every"; everyMs; anchorMs?}` /
+      `{kind = "cron"; expr; tz?}`, `payload` `{kind = "systemEvent"; text}` or
+      `{kind = "agentTurn"; message; deliver?; channel?; to?; model?}`, and optional
+      `name`, `description`, `enabled`, `agentId`, `sessionTarget` (default: `main` for
+      a system event, `isolated` for an agent turn), `wakeMode`). Written to the config as
+      `cron.jobs` and checked at build time. The gateway reconciles them into its cron
+      store at start and on every reload: a declared job is created, updated (its run
+      history kept) or removed with its declaration; jobs made at run time
+      (`clawdbot cron add`) are kept. A declared job has the id `declared:<key>`, and
+      `cron.update`/`cron.remove` refuse it with this option's name.
+    '';
   };
 
   extraArgs = lib.mkOption {

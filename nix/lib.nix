@@ -230,7 +230,6 @@ rec {
     {
       stateDir,
       configPath,
-      logLevel ? null,
       # The gateway's option path, named in remediation messages (set for instances).
       option ? "services.clawdbot",
     }:
@@ -239,7 +238,6 @@ rec {
       CLAWDBOT_STATE_DIR = stateDir;
       CLAWDBOT_CONFIG_PATH = configPath;
     }
-    // (if logLevel == null then { } else { CLAWDBOT_LOG = logLevel; })
     // (if option == "services.clawdbot" then { } else { CLAWDBOT_NIX_OPTION = option; });
 
   # Assertions both modules make: secrets are files outside the store, never inline.
@@ -298,7 +296,11 @@ rec {
         assertion = isDocumentName n && (d.source == null) != (d.text == null);
         message = "${g.at}.workspace.documents.\"${n}\": give a relative path inside the workspace and exactly one of source or text.";
       }
-    ) (attrNames g.cfg.workspace.documents);
+    ) (attrNames g.cfg.workspace.documents)
+    ++ map (n: {
+      assertion = isSkillName n;
+      message = "${g.at}.skills.\"${n}\": a skill name may only contain letters, digits, -, _ and . (and not start with .); it names a directory.";
+    }) (attrNames (g.cfg.skills or { }));
 
   bindAssertion =
     at: cfg:
@@ -347,6 +349,97 @@ rec {
           };
         };
       };
+
+  # Settings with logging.level from the renamed `logLevel` option (null: unchanged), unless
+  # settings set it.
+  withLogLevel =
+    settings: level:
+    if level == null || (settings.logging.level or null) != null then
+      settings
+    else
+      settings
+      // {
+        logging = (settings.logging or { }) // {
+          inherit level;
+        };
+      };
+
+  # Settings with the `cron.jobs` option's jobs added to cron.jobs (a job of the same key
+  # in settings is replaced by the option's).
+  withCronJobs =
+    settings: jobs:
+    if jobs == { } then
+      settings
+    else
+      settings
+      // {
+        cron = (settings.cron or { }) // {
+          jobs = (settings.cron.jobs or { }) // jobs;
+        };
+      };
+
+  # A skill name names one directory: letters, digits, `-`, `_`, `.`, not starting with `.`.
+  isSkillName = n: builtins.match "[A-Za-z0-9_-][A-Za-z0-9_.-]*" n != null;
+
+  # Shell that links each declared skill (name → directory in the store) into the
+  # managed skills dir `dir`, and removes the links into the store whose name is no
+  # longer declared (a rollback or a removed skill). A real directory (a skill the user
+  # installed) is never touched, even when it has a declared skill's name: that skill is
+  # then not linked, and the script says so on stderr. `run` and `bin` as copyDocuments.
+  linkSkills =
+    {
+      dir,
+      skills,
+      run ? "",
+      bin ? {
+        ln = "ln";
+        rm = "rm";
+        mkdir = "mkdir";
+        readlink = "readlink";
+      },
+    }:
+    let
+      names = attrNames skills;
+      q = shellQuote dir;
+    in
+    "${run}${bin.mkdir} -p -m 0700 ${q}
+"
+    + "for link in ${q}/* ${q}/.[!.]*; do
+"
+    + "  [ -L \"$link\" ] || continue
+"
+    + "  case \"$(${bin.readlink} \"$link\")\" in /nix/store/*) ;; *) continue ;; esac
+"
+    + (
+      if names == [ ] then
+        ""
+      else
+        "  case \"\${link##*/}\" in ${builtins.concatStringsSep "|" (map shellQuote names)}) continue ;; esac
+"
+    )
+    + "  ${run}${bin.rm} -f \"$link\"
+"
+    + "done
+"
+    + builtins.concatStringsSep "" (
+      map (
+        n:
+        let
+          src = shellQuote (toString skills.${n});
+          dst = shellQuote "${dir}/${n}";
+        in
+        "if [ -e ${dst} ] && [ ! -L ${dst} ]; then
+"
+        + "  echo ${shellQuote "clawdbot: ${dir}/${n} is not a link made by Nix; the declared skill ${n} is not linked (the existing one is kept)"} >&2
+"
+        + "else
+"
+        + "  ${run}${bin.ln} -sfn ${src} ${dst}
+"
+        + "fi
+"
+      ) names
+    );
 
   # A document name is a relative path inside the workspace: no leading /, no `..` or
   # `.` components, no empty components.

@@ -80,6 +80,19 @@ let
     "AGENTS.md" = ./fixtures/AGENTS.md;
     "notes/USER.md".text = "Alice.\n";
   };
+  # As in nixos-tests.nix: a directory and a package, as a list.
+  skills = [
+    ./fixtures/skills/weather
+    (linux.pkgs.runCommand "clawdbot-skill-notes-1.0"
+      {
+        pname = "notes";
+      }
+      ''
+        mkdir -p $out
+        printf -- '---\nname: notes\ndescription: Take notes.\n---\n' > $out/SKILL.md
+      ''
+    )
+  ];
 in
 {
   cases = {
@@ -188,6 +201,67 @@ in
           list = [ { id = "main"; } ];
           defaults.workspace = "/home/alice/clawd";
         };
+      };
+    };
+
+    # The module's cron.jobs and the renamed logLevel land in the config; a warning
+    # names the new option.
+    cronJobsAndLogLevel = {
+      actual =
+        let
+          c = on linux {
+            logLevel = "debug";
+            cron.jobs.stretch = {
+              schedule = {
+                kind = "every";
+                everyMs = 3600000;
+              };
+              payload = {
+                kind = "systemEvent";
+                text = "Stretch.";
+              };
+            };
+          };
+          json = configOf c.systemd.user.services.clawdbot-gateway;
+        in
+        {
+          inherit (json) logging;
+          jobs = builtins.attrNames json.cron.jobs;
+          warned = builtins.any (lib.hasInfix "services.clawdbot.logLevel has been renamed") c.warnings;
+        };
+      expected = {
+        logging.level = "debug";
+        jobs = [ "stretch" ];
+        warned = true;
+      };
+    };
+    # Every gateway gets a skills step (it also drops links of skills no longer declared),
+    # linking into its own state dir.
+    skillsLinkedAtActivation = {
+      actual =
+        let
+          c = on linux {
+            inherit skills;
+            instances.work = {
+              settings.gateway.port = 18790;
+            };
+          };
+          step = c.home.activation.clawdbotSkills.data;
+        in
+        {
+          steps = lib.filter (lib.hasPrefix "clawdbotSkills") (builtins.attrNames c.home.activation);
+          weather = lib.hasInfix "'/home/alice/.clawdbot/skills/weather'" step;
+          notes = lib.hasInfix "'/home/alice/.clawdbot/skills/notes'" step;
+          instanceDir = lib.hasInfix "'/home/alice/.clawdbot-work/skills'" c.home.activation.clawdbotSkills-work.data;
+        };
+      expected = {
+        steps = [
+          "clawdbotSkills"
+          "clawdbotSkills-work"
+        ];
+        weather = true;
+        notes = true;
+        instanceDir = true;
       };
     };
 
@@ -534,6 +608,8 @@ in
       a = on linux {
         workspace.path = workspace;
         workspace.documents = documents;
+        stateDir = "${workspace}-state";
+        inherit skills;
       };
     in
     {
@@ -564,11 +640,13 @@ in
         mkdir -p $out/bin
         cp ${lib.findFirst (p: p.name == "clawdbot-work") null l.home.packages}/bin/* $out/bin/
       '';
-      # The documents step of the activation script, with HM's `run` as a plain call.
+      # The documents and skills steps of the activation script, with HM's `run` as a
+      # plain call.
       activation = linux.pkgs.writeShellScript "clawdbot-documents-activation" ''
         set -eu
         run() { "$@"; }
         ${a.home.activation.clawdbotDocuments.data}
+        ${a.home.activation.clawdbotSkills.data}
       '';
     };
 }

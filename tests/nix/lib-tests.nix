@@ -2,6 +2,7 @@
 { ... }:
 let
   clib = import ../../nix/lib.nix;
+  hasInfix = needle: s: builtins.replaceStrings [ needle ] [ "" ] s != s;
 in
 {
   cases = {
@@ -131,14 +132,83 @@ in
       actual = clib.serviceEnvironment {
         stateDir = "/var/lib/clawdbot";
         configPath = "/nix/store/x-clawdbot.json";
-        logLevel = "debug";
       };
+      # The log level is a config key now (settings.logging.level), not CLAWDBOT_LOG.
       expected = {
         CLAWDBOT_NIX_MODE = "1";
         CLAWDBOT_STATE_DIR = "/var/lib/clawdbot";
         CLAWDBOT_CONFIG_PATH = "/nix/store/x-clawdbot.json";
-        CLAWDBOT_LOG = "debug";
       };
+    };
+    # The renamed logLevel fills settings.logging.level, unless settings set it.
+    logLevelMovesIntoSettings = {
+      actual = [
+        (clib.withLogLevel { } "debug")
+        (clib.withLogLevel { logging.level = "warn"; } "debug")
+        (clib.withLogLevel { logging.file = "/x"; } null)
+      ];
+      expected = [
+        { logging.level = "debug"; }
+        { logging.level = "warn"; }
+        { logging.file = "/x"; }
+      ];
+    };
+    # cron.jobs from the option join settings' own, the option's job winning a key.
+    cronJobsJoinSettings = {
+      actual = [
+        (clib.withCronJobs { cron.enabled = true; } { })
+        (clib.withCronJobs {
+          cron.jobs.a = 1;
+          cron.jobs.b = 2;
+        } { b = 3; })
+      ];
+      expected = [
+        { cron.enabled = true; }
+        {
+          cron.jobs = {
+            a = 1;
+            b = 3;
+          };
+        }
+      ];
+    };
+    skillNames = {
+      actual = map clib.isSkillName [
+        "weather"
+        "gog-cli_2.x"
+        ".hidden"
+        "a/b"
+        ""
+        ".."
+      ];
+      expected = [
+        true
+        true
+        false
+        false
+        false
+        false
+      ];
+    };
+    # The link script quotes every name and path, and never removes a real directory.
+    linkSkillsScript = {
+      actual =
+        let
+          sh = clib.linkSkills {
+            dir = "/var/lib/clawdbot/skills";
+            skills."it's" = "/nix/store/abc-its";
+          };
+        in
+        [
+          (hasInfix "ln -sfn '/nix/store/abc-its' '/var/lib/clawdbot/skills/it'\\''s'" sh)
+          (hasInfix "[ -L \"$link\" ] || continue" sh)
+          (hasInfix "/nix/store/*) ;; *) continue" sh)
+        ];
+      expected = [
+        true
+        true
+        true
+      ];
     };
     publicBind = {
       actual = map clib.isPublicBind [

@@ -34,6 +34,20 @@ let
     "notes/USER.md".text = "Alice.\n";
   };
   names = map (p: p.name);
+  # Declared skills: a directory in the configuration and a "package" (a derivation whose
+  # output holds SKILL.md), given as a list (names from the dir and the pname).
+  skills = [
+    ./fixtures/skills/weather
+    (h.pkgs.runCommand "clawdbot-skill-notes-1.0"
+      {
+        pname = "notes";
+      }
+      ''
+        mkdir -p $out
+        printf -- '---\nname: notes\ndescription: Take notes.\n---\n' > $out/SKILL.md
+      ''
+    )
+  ];
   # templates/nixos, through its own flake.nix, with nixosSystem played by the harness.
   template =
     ((import ../../templates/nixos/flake.nix).outputs {
@@ -49,17 +63,32 @@ let
     };
   };
   # A file that depends on the checked config: building it runs `clawdbot check-config`.
-  probe =
-    settings:
+  probe = settings: probeWith { inherit settings; };
+  probeWith =
+    extra:
     h.pkgs.writeText "config-probe"
       (h.checked [
         {
           services.clawdbot = {
             enable = true;
-            inherit settings;
-          };
+          }
+          // extra;
         }
       ]).systemd.services.clawdbot-gateway.environment.CLAWDBOT_CONFIG_PATH;
+  # A user-written config file with a typo (gateway.prot).
+  badConfigFile = h.pkgs.writeText "my-clawdbot.json" (builtins.toJSON { gateway.prot = 1; });
+  morning = {
+    schedule = {
+      kind = "cron";
+      expr = "0 7 * * *";
+      tz = "Europe/Lisbon";
+    };
+    payload = {
+      kind = "agentTurn";
+      message = "Summarise my inbox.";
+      deliver = true;
+    };
+  };
 in
 {
   artifacts = {
@@ -103,13 +132,16 @@ in
         mkdir -p $out/bin
         ${lib.concatMapStrings (p: "cp ${p}/bin/* $out/bin/\n") c.environment.systemPackages}
       '';
-    # The ExecStartPre that copies documents, generated for `workspace`.
+    # The ExecStartPre that copies documents and links skills, generated for `workspace`
+    # and a state dir beside it (both in a temporary directory of run.sh).
     documents =
       h.pkgs.runCommand "clawdbot-documents-pre-start" { }
         "ln -s ${
           (enabled {
             workspace.path = workspace;
             workspace.documents = documents;
+            stateDir = "${workspace}-state";
+            inherit skills;
           }).systemd.services.clawdbot-gateway.serviceConfig.ExecStartPre
         } $out";
     # The program of `nix run .#gateway` (apps.<system>.gateway), around the real binary.
@@ -119,6 +151,22 @@ in
     };
     goodConfig = probe { agents.list = [ { id = "main"; } ]; };
     badConfig = probe { gateway.prot = 1; };
+    # cron.jobs are checked at build time as the gateway parses them.
+    goodCronJob = probeWith { cron.jobs.morning = morning; };
+    badCronJob = probeWith {
+      cron.jobs.morning = morning // {
+        schedule = {
+          kind = "cron";
+          expr = "every morning";
+        };
+      };
+    };
+    # A configFile of the configuration is checked like settings, unless turned off.
+    badConfigFile = probeWith { configFile = badConfigFile; };
+    uncheckedConfigFile = probeWith {
+      configFile = badConfigFile;
+      checkConfigFile = false;
+    };
   };
 
   cases = {
@@ -439,6 +487,52 @@ in
         instance = true;
       };
     };
+    # cron.jobs reach the config as cron.jobs (beside settings' own cron keys).
+    cronJobsInConfig = {
+      actual =
+        (configOf (svc {
+          cron.jobs.morning = morning;
+          settings.cron.enabled = true;
+        })).cron;
+      expected = {
+        enabled = true;
+        jobs.morning = morning;
+      };
+    };
+    # The old logLevel still works, moved into the config, with a warning.
+    logLevelRenamed = {
+      actual =
+        let
+          c = enabled { logLevel = "debug"; };
+          s = c.systemd.services.clawdbot-gateway;
+        in
+        {
+          level = (configOf s).logging.level;
+          env = s.environment ? CLAWDBOT_LOG;
+          warned = builtins.any (lib.hasInfix "services.clawdbot.logLevel has been renamed to services.clawdbot.settings.logging.level") c.warnings;
+        };
+      expected = {
+        level = "debug";
+        env = false;
+        warned = true;
+      };
+    };
+    newLogLevelWins = {
+      actual =
+        (configOf (svc {
+          settings.logging.level = "warn";
+        })).logging.level;
+      expected = "warn";
+    };
+    # A configFile outside the store is a runtime file: used as it is, not checked.
+    runtimeConfigFileIsUsedAsIs = {
+      actual = (svc { configFile = "/etc/clawdbot/clawdbot.json"; }).environment.CLAWDBOT_CONFIG_PATH;
+      expected = "/etc/clawdbot/clawdbot.json";
+    };
+    badSkillNameFails = {
+      actual = sc { skills.".hidden" = ./fixtures/skills/weather; };
+      expectedError = "services.clawdbot.skills.\".hidden\": a skill name may only contain";
+    };
     workspaceDefaults = {
       actual =
         let
@@ -451,7 +545,8 @@ in
         };
       expected = {
         json = "/var/lib/clawdbot/workspace";
-        preStart = false;
+        # Always: it also drops the links of skills no longer declared.
+        preStart = true;
         readWrite = false;
       };
     };
@@ -461,7 +556,7 @@ in
           s = (svc { workspace.documents = documents; }).serviceConfig;
         in
         {
-          preStart = lib.hasInfix "-clawdbot-documents" s.ExecStartPre;
+          preStart = lib.hasInfix "-clawdbot-prepare" s.ExecStartPre;
           readWrite = s ? ReadWritePaths;
         };
       expected = {
@@ -534,7 +629,7 @@ in
           inherit (s.serviceConfig) LoadCredential;
           inherit (s.environment) ANTHROPIC_API_KEY_FILE;
           firewall = template.networking.firewall.allowedTCPPorts;
-          documents = lib.hasInfix "clawdbot-documents" s.serviceConfig.ExecStartPre;
+          documents = lib.hasInfix "clawdbot-prepare" s.serviceConfig.ExecStartPre;
           telegram = json.channels.telegram.tokenFile;
           workspace = json.agents.defaults.workspace;
           cli = names template.environment.systemPackages;

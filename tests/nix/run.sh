@@ -94,6 +94,18 @@ if [ -d "$inputs/nixpkgs-lib/lib" ]; then
     grep -F 'gateway.prot: unknown key "prot" (did you mean "port"?)' <<<"$out" >/dev/null || { echo "$out" | tail -20; return 1; }
   }
   step "NixOS: an invalid config fails the build with the key path" bad_fails
+  fails_with() { # fails_with ARTIFACT TEXT: building it fails, naming TEXT
+    local out
+    if out=$(build "$1" 2>&1); then
+      echo "$1 built; the check did not run"
+      return 1
+    fi
+    grep -F -- "$2" <<<"$out" >/dev/null || { echo "$out" | tail -20; return 1; }
+  }
+  step "NixOS: cron.jobs pass the build-time check" build goodCronJob
+  step "NixOS: a bad cron.jobs schedule fails the build naming the job" fails_with badCronJob 'cron.jobs.morning.schedule:'
+  step "NixOS: a configFile of the configuration is checked at build time" fails_with badConfigFile 'gateway.prot: unknown key "prot"'
+  step "NixOS: checkConfigFile = false builds it unchecked (runtime-only includes)" build uncheckedConfigFile
   if [ -f "$inputs/home-manager/modules/default.nix" ]; then
     hm=("${lib[@]}" --argstr homeManager "$inputs/home-manager")
     step "Home Manager module in HM's real module set, linux + darwin (tests/nix/hm-tests.nix)" tests/nix/run-cases.sh tests/nix/hm-tests.nix "${hm[@]}"

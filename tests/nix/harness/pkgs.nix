@@ -167,6 +167,8 @@ in
     "rm"
     "mkdir"
     "cat"
+    "ln"
+    "readlink"
   ];
   diffutils = hostTools "diffutils" [ "cmp" ];
   # Referenced by Home Manager's core modules (activation, i18n, sd-switch); only built if

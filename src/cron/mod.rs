@@ -136,10 +136,11 @@ impl Cron {
         let (want, errors) = declared::parse_all(&cfg.resolved, now);
         let keep = declared::declared_ids(&cfg.resolved);
         drop(cfg);
+        let mut inner = self.state.lock().await;
+        // Recorded before it is logged, so whoever reads the log finds it in status.
         for e in &errors {
             tracing::error!(target: "cron", "{e}; this job keeps its stored version (if any)");
         }
-        let mut inner = self.state.lock().await;
         inner.declared_errors = errors;
         if inner.load_error.is_some() {
             return;

@@ -260,3 +260,119 @@ fn cli_lists_checks_and_explains_offline() {
         "{out}"
     );
 }
+
+/// Waits (at most 10 s) for a `skills.changed` event.
+async fn skills_changed(ws: &mut common::Ws) -> Value {
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let fr = common::next(ws).await.expect("socket open");
+            if fr["type"] == "event" && fr["event"] == "skills.changed" {
+                return fr["payload"].clone();
+            }
+        }
+    })
+    .await
+    .expect("skills.changed in time")
+}
+
+#[tokio::test]
+async fn a_new_skill_is_announced_and_a_nix_linked_one_is_managed() {
+    let w = World::new().await;
+    let mut gw = w.gateway_with(json!({}), json!({}), true).await;
+    let mut ws = operator(&gw.url).await;
+    // As the Nix modules link a declared skill: <stateDir>/skills/<name> -> a store dir.
+    let store = tempfile::tempdir().unwrap();
+    skill(store.path(), "weather", "weather", "Tell the weather", "");
+    let managed = gw.gw.host.paths.state_dir.join("skills");
+    std::fs::create_dir_all(&managed).unwrap();
+    std::os::unix::fs::symlink(store.path().join("weather"), managed.join("weather")).unwrap();
+    let ev = skills_changed(&mut ws).await;
+    assert_eq!(ev["reason"], "watch");
+    assert!(
+        ev["changedPath"]
+            .as_str()
+            .unwrap()
+            .ends_with("skills/weather/SKILL.md"),
+        "{ev}"
+    );
+    let st = call(&mut ws, "st", "skills.status", json!({})).await;
+    let weather = by_name(&st, "weather");
+    assert_eq!(weather["source"], "clawdbot-managed", "{weather}");
+    assert_eq!(weather["eligible"], true);
+
+    // A workspace skill written later is announced too (once the file has settled).
+    skill(
+        &w.workspace.path().join("skills"),
+        "notes",
+        "notes",
+        "Take notes",
+        "",
+    );
+    let ev = skills_changed(&mut ws).await;
+    assert!(
+        ev["changedPath"]
+            .as_str()
+            .unwrap()
+            .ends_with("skills/notes/SKILL.md"),
+        "{ev}"
+    );
+
+    // No installer: in Nix mode the answer names the options to set.
+    let r = call(
+        &mut ws,
+        "i",
+        "skills.install",
+        json!({"name": "weather", "installId": "brew"}),
+    )
+    .await;
+    assert_eq!(r["ok"], false, "{r}");
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("disabled in Nix mode")
+            && msg.contains("services.clawdbot.skills")
+            && msg.contains("services.clawdbot.extraPackages"),
+        "{msg}"
+    );
+    let r = call(&mut ws, "j", "skills.install", json!({"name": "weather"})).await;
+    assert_eq!(r["ok"], false);
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("installId"),
+        "strict params: {r}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn outside_nix_mode_skills_install_says_what_to_do_and_skills_are_read_each_call() {
+    let w = World::new().await;
+    let mut gw = w
+        .gateway(json!({}), json!({"skills": {"load": {"watch": false}}}))
+        .await;
+    let mut ws = operator(&gw.url).await;
+    let r = call(
+        &mut ws,
+        "i",
+        "skills.install",
+        json!({"name": "gog", "installId": "brew"}),
+    )
+    .await;
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("not supported by this gateway") && msg.contains("clawdbot skills info gog"),
+        "{msg}"
+    );
+    // With the watch off, a new skill is still used: skills are read on each call.
+    skill(
+        &w.workspace.path().join("skills"),
+        "quiet",
+        "quiet",
+        "Quiet one",
+        "",
+    );
+    let st = call(&mut ws, "st", "skills.status", json!({})).await;
+    assert_eq!(by_name(&st, "quiet")["eligible"], true);
+    gw.shutdown().await;
+}

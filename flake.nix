@@ -93,6 +93,18 @@
           homeManagerModule = self.homeManagerModules.default;
           isDarwin = builtins.match ".*-darwin" system != null;
         }
+        # The NixOS VM test (needs KVM): boot, health, reload, restart, rollback.
+        // (
+          if system == "x86_64-linux" then
+            {
+              vm = import ./nix/vm-test.nix {
+                pkgs = pkgsFor system;
+                nixosModule = self.nixosModules.default;
+              };
+            }
+          else
+            { }
+        )
       );
 
       devShells = forAllSystems (system: {

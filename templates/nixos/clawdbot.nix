@@ -5,6 +5,8 @@ _: {
   services.clawdbot = {
     enable = true;
     openFirewall = true;
+    # With sops-nix: gateway-token = config.sops.secrets."clawdbot/gateway-token".path;
+    # with agenix: gateway-token = config.age.secrets.clawdbot-token.path; (docs/secrets.md)
     secrets = {
       gateway-token = "/run/keys/clawdbot-gateway-token";
       telegram-bot-token = "/run/keys/telegram-bot-token";

@@ -75,6 +75,34 @@ let
           // extra;
         }
       ]).systemd.services.clawdbot-gateway.environment.CLAWDBOT_CONFIG_PATH;
+  # The options sops-nix and agenix declare for a secret's path, with their defaults.
+  managers =
+    { lib, ... }:
+    let
+      secretOf =
+        dir:
+        lib.types.attrsOf (
+          lib.types.submodule (
+            { name, ... }:
+            {
+              options.path = lib.mkOption {
+                type = lib.types.str;
+                default = "${dir}/${name}";
+              };
+            }
+          )
+        );
+    in
+    {
+      options.sops.secrets = lib.mkOption {
+        type = secretOf "/run/secrets";
+        default = { };
+      };
+      options.age.secrets = lib.mkOption {
+        type = secretOf "/run/agenix";
+        default = { };
+      };
+    };
   # A user-written config file with a typo (gateway.prot).
   badConfigFile = h.pkgs.writeText "my-clawdbot.json" (builtins.toJSON { gateway.prot = 1; });
   morning = {
@@ -333,6 +361,47 @@ in
           secrets.gateway-token = "/run/keys/t";
         }).Type;
       expected = "notify";
+    };
+    # Secrets managers: stand-ins of the sops-nix and agenix options (the path each
+    # defaults to), wired the way docs/secrets.md shows.
+    secretsFromSopsAndAgenix = {
+      actual =
+        (h.checked [
+          managers
+          (
+            { config, ... }:
+            {
+              services.clawdbot = {
+                enable = true;
+                secrets.gateway-token = config.sops.secrets."clawdbot/gateway-token".path;
+                secrets.anthropic-api-key = config.age.secrets.anthropic-api-key.path;
+              };
+              sops.secrets."clawdbot/gateway-token" = { };
+              age.secrets.anthropic-api-key = { };
+            }
+          )
+        ]).systemd.services.clawdbot-gateway.serviceConfig.LoadCredential;
+      expected = [
+        "anthropic-api-key:/run/agenix/anthropic-api-key"
+        "gateway-token:/run/secrets/clawdbot/gateway-token"
+      ];
+    };
+    secretManagerPathInStoreFails = {
+      actual =
+        (h.checked [
+          managers
+          (
+            { config, ... }:
+            {
+              services.clawdbot = {
+                enable = true;
+                secrets.gateway-token = config.sops.secrets.token.path;
+              };
+              sops.secrets.token.path = "/nix/store/abc-token";
+            }
+          )
+        ]).systemd.services.clawdbot-gateway.serviceConfig;
+      expectedError = "a secret file is inside /nix/store";
     };
     secretInStoreFails = {
       actual = sc { secrets.gateway-token = "/nix/store/abc-token"; };

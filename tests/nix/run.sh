@@ -43,6 +43,22 @@ step "darwinModules add the HM module" flake_is darwinModules.default 'm: builti
 step "overlays.default is an overlay" flake_is overlays.default 'o: builtins.isFunction o'
 step "templates evaluate" flake_is templates 't: builtins.all (n: builtins.pathExists (t.${n}.path + "/flake.nix") && builtins.isString t.${n}.description) [ "default" "nixos" ]'
 step "lib helpers are exported" flake_is lib 'l: l.isPublicBind "lan"'
+step "checks.x86_64-linux.vm exists (the NixOS VM test), not on other systems" flake_is checks 'c: c.x86_64-linux ? vm && !(c.aarch64-linux ? vm)'
+# The VM test cannot run here (no KVM, no nixpkgs): its test script must at least be valid
+# Python, and the node must import our module with a secret outside the store.
+vm_script_ok() {
+  local stub='{ pkgs.testers.runNixOSTest = a: a; nixosModule = "our-module"; }'
+  local script node
+  script=$(nix-instantiate --eval --strict --json -E "(import ./nix/vm-test.nix $stub).testScript" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin))') || return 1
+  python3 -c 'import sys; compile(sys.argv[1], "testScript", "exec")' "$script" || return 1
+  for want in wait_for_unit '"systemctl reload clawdbot-gateway"' switch-to-configuration paired_ids sessions.list; do
+    grep -qF -- "$want" <<<"$script" || { echo "testScript lacks $want"; return 1; }
+  done
+  node=$(nix-instantiate --eval --strict --json -E "let n = (import ./nix/vm-test.nix $stub).nodes.machine { }; in { inherit (n) imports; secret = n.services.clawdbot.secrets.gateway-token; }") || return 1
+  [ "$node" = '{"imports":["our-module"],"secret":"/run/keys/clawdbot-token"}' ] || { echo "node: $node"; return 1; }
+}
+step "nix/vm-test.nix: its test script compiles as Python, the node imports the module" vm_script_ok
 
 # --- tier B ---
 if [ -d "$inputs/nixpkgs-lib/lib" ]; then

@@ -500,3 +500,73 @@ async fn an_agent_turn_past_its_timeout_seconds_is_an_error_run() {
     assert!(st.get("runningAtMs").is_none(), "{st}");
     gw.shutdown().await;
 }
+
+/// Two isolated jobs started together, the first one's model call hanging until its
+/// timeout: returns whether the first had finished when the second reached the model.
+async fn second_waits_for_first(max_concurrent: Option<u64>) -> bool {
+    let w = World::new().await;
+    w.anthropic
+        .script([Reply::Hang, Reply::Text("second".into())]);
+    let extra = match max_concurrent {
+        Some(n) => json!({"cron": {"maxConcurrentRuns": n}}),
+        None => json!({}),
+    };
+    let mut gw = w.gateway(json!({}), extra).await;
+    let mut ws = operator(&gw.url).await;
+    let mut ids = vec![];
+    for (name, timeout) in [("first", 3), ("second", 30)] {
+        let r = call(
+            &mut ws,
+            name,
+            "cron.add",
+            json!({"name": name, "schedule": {"kind": "every", "everyMs": 3_600_000},
+                   "sessionTarget": "isolated", "wakeMode": "now",
+                   "payload": {"kind": "agentTurn", "message": name, "timeoutSeconds": timeout}}),
+        )
+        .await;
+        ids.push(r["payload"]["id"].as_str().unwrap().to_string());
+    }
+    // Start both at once (cron.run answers when its run finished), first one first.
+    let url = gw.url.clone();
+    let (a, b) = (ids[0].clone(), ids[1].clone());
+    let first = tokio::spawn({
+        let url = url.clone();
+        async move {
+            let mut ws = operator(&url).await;
+            call(&mut ws, "ra", "cron.run", json!({"id": a, "mode": "force"})).await
+        }
+    });
+    w.anthropic.wait_requests(1).await;
+    let second = tokio::spawn(async move {
+        let mut ws = operator(&url).await;
+        call(&mut ws, "rb", "cron.run", json!({"id": b, "mode": "force"})).await
+    });
+    let reqs = w.anthropic.wait_requests(2).await;
+    assert_eq!(last_user_text(&reqs[1]), "second");
+    let runs = call(
+        &mut ws,
+        "runs",
+        "cron.runs",
+        json!({"id": ids[0], "limit": 5}),
+    )
+    .await;
+    let first_done = !runs["payload"]["entries"].as_array().unwrap().is_empty();
+    assert_eq!(first.await.unwrap()["payload"]["ran"], true);
+    assert_eq!(second.await.unwrap()["payload"]["ran"], true);
+    gw.shutdown().await;
+    first_done
+}
+
+#[tokio::test]
+async fn agent_turns_of_jobs_run_one_at_a_time_unless_max_concurrent_runs_says_more() {
+    // The original's cron lane: one at a time by default.
+    assert!(
+        second_waits_for_first(None).await,
+        "the second job reached the model while the first still ran"
+    );
+    // cron.maxConcurrentRuns = 2: the second runs beside the hanging first.
+    assert!(
+        !second_waits_for_first(Some(2)).await,
+        "with two places the second job waited for the first"
+    );
+}

@@ -46,6 +46,9 @@ pub struct Cron {
     pub enabled: bool,
     state: Mutex<Inner>,
     wake: Notify,
+    /// `cron.maxConcurrentRuns` (default 1, as the original's cron lane): agent turns of
+    /// jobs run at most this many at a time; the size it was made for, re-read per run.
+    lane: std::sync::Mutex<(usize, Arc<tokio::sync::Semaphore>)>,
 }
 
 struct Inner {
@@ -125,6 +128,7 @@ impl Cron {
                 declared_errors,
             }),
             wake: Notify::new(),
+            lane: std::sync::Mutex::new((1, Arc::new(tokio::sync::Semaphore::new(1)))),
         })
     }
 
@@ -325,9 +329,32 @@ impl Cron {
         Some(job.clone())
     }
 
-    /// Runs a started job and records how it ended.
+    /// The lane for agent turns, remade when `cron.maxConcurrentRuns` changed (runs
+    /// holding a permit of the old one finish on it).
+    fn lane(&self) -> Arc<tokio::sync::Semaphore> {
+        let want = self
+            .ch
+            .host
+            .config()
+            .resolved
+            .pointer("/cron/maxConcurrentRuns")
+            .and_then(Value::as_u64)
+            .map_or(1, |n| n.clamp(1, 64) as usize);
+        let mut lane = self.lane.lock().unwrap_or_else(|p| p.into_inner());
+        if lane.0 != want {
+            *lane = (want, Arc::new(tokio::sync::Semaphore::new(want)));
+        }
+        lane.1.clone()
+    }
+
+    /// Runs a started job and records how it ended. An agent turn waits for a place in
+    /// the lane first; a system event only queues text, so it never waits.
     async fn execute(self: &Arc<Self>, job: Job, started: i64) {
         self.emit(json!({"jobId": job.id, "action": "started", "runAtMs": started}));
+        let _permit = match job.payload {
+            types::Payload::AgentTurn { .. } => self.lane().acquire_owned().await.ok(),
+            types::Payload::SystemEvent { .. } => None,
+        };
         let out = run::execute(&self.ch, &job).await;
         self.finish(&job.id, started, out).await;
         self.wake.notify_one();

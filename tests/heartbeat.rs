@@ -1,7 +1,9 @@
 //! Heartbeats against the fake Telegram and the fake model: a beat with `HEARTBEAT.md`
 //! delivers the model's text to the last chat, `HEARTBEAT_OK` delivers nothing, outside
 //! `activeHours` nothing runs, `wake` runs one now with its text, `set-heartbeats`
-//! pauses them and `health` says so, and a restart does not beat once per missed slot.
+//! pauses them and `health` says so, and a restart does not beat once per missed slot;
+//! the same alert is not sent twice in a day, and the channels' `heartbeat` visibility
+//! (`showOk`, `showAlerts`, `useIndicator`) is applied.
 //! Waits are on `heartbeat` events and recorded requests, never sleeps.
 
 mod common;
@@ -218,4 +220,68 @@ async fn a_restart_after_downtime_beats_once() {
     assert!(saved["agents"]["main"]["lastRunAtMs"].as_i64().unwrap() > day_ago + 86_000_000);
     gw.signal("TERM");
     gw.wait_exit();
+}
+
+#[tokio::test]
+async fn a_repeated_alert_is_not_sent_twice_and_visibility_is_applied() {
+    let w = World::new().await;
+    std::fs::write(w.workspace.path().join("HEARTBEAT.md"), "- rent\n").unwrap();
+    w.anthropic.script([
+        Reply::Text("Rent is due.".into()),
+        Reply::Text("Rent is due.".into()),
+        Reply::Text("HEARTBEAT_OK".into()),
+    ]);
+    // The channel shows acknowledgements (showOk) and puts no indicator on events; the
+    // beats go to one chat, named in the config.
+    let mut tg = open_dms();
+    tg["heartbeat"] = json!({"showOk": true, "useIndicator": false});
+    let hb = json!({"agents": {"defaults": {"heartbeat":
+        {"every": "1s", "target": "telegram", "to": "77"}}}});
+    let mut gw = w.gateway(tg, hb).await;
+    let mut ws = operator(&gw.url).await;
+    let mut seen = vec![];
+    while seen.len() < 3 {
+        let ev = beat(&mut ws).await;
+        if ev["status"] != "skipped" || ev["reason"] == "duplicate" {
+            seen.push(ev);
+        }
+    }
+    assert_eq!(seen[0]["status"], "sent", "{seen:?}");
+    assert_eq!(
+        seen[1]["reason"], "duplicate",
+        "the same text again: {seen:?}"
+    );
+    assert_eq!(seen[2]["status"], "ok-token", "{seen:?}");
+    assert_eq!(seen[2]["silent"], false, "showOk sent it: {seen:?}");
+    assert!(
+        seen.iter().all(|e| e.get("indicatorType").is_none()),
+        "{seen:?}"
+    );
+    let sent = w.tg.wait_sent(2).await;
+    let texts: Vec<&str> = sent.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["Rent is due.", "HEARTBEAT_OK"]);
+    assert_eq!(sent[0]["chat_id"], 77);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_alerts_and_acks_and_indicators_off_no_beat_calls_the_model() {
+    let w = World::new().await;
+    std::fs::write(w.workspace.path().join("HEARTBEAT.md"), "- rent\n").unwrap();
+    w.anthropic.always(Reply::Text("hello".into()));
+    let hb = json!({"agents": {"defaults": {"heartbeat":
+                        {"every": "1s", "target": "telegram", "to": "77"}}},
+                    "channels": {"defaults": {"heartbeat":
+                        {"showOk": false, "showAlerts": false, "useIndicator": false}}}});
+    let mut gw = w.gateway(open_dms(), hb).await;
+    let mut ws = operator(&gw.url).await;
+    let ev = loop {
+        let ev = beat(&mut ws).await;
+        if ev["reason"] == "alerts-disabled" {
+            break ev;
+        }
+    };
+    assert_eq!(ev["status"], "skipped");
+    assert!(w.anthropic.requests().is_empty(), "the beat ran the model");
+    gw.shutdown().await;
 }

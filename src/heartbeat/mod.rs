@@ -13,6 +13,7 @@
 
 pub mod identity;
 pub mod settings;
+pub mod visibility;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -202,9 +203,14 @@ impl Heartbeats {
         }
     }
 
-    fn emit(&self, mut payload: Value) {
+    fn emit(&self, payload: Value) {
+        self.emit_with(payload, true)
+    }
+
+    /// The `heartbeat` event, with an `indicatorType` when `indicator` (`useIndicator`).
+    fn emit_with(&self, mut payload: Value, indicator: bool) {
         payload["ts"] = json!(now_ms());
-        let indicator = match payload["status"].as_str() {
+        let indicator = match payload["status"].as_str().filter(|_| indicator) {
             Some("ok-empty" | "ok-token") => Some("ok"),
             Some("sent") => Some("alert"),
             Some("failed") => Some("error"),
@@ -249,7 +255,18 @@ impl Heartbeats {
             return self.emit(json!({"status": "skipped", "reason": "empty-heartbeat-file", "durationMs": took()}));
         }
         let target = self.target(s, &session_key);
+        let vis = visibility::resolve(
+            &cfg.resolved,
+            target.as_ref().map(|(c, a, _)| (c.as_str(), a.as_str())),
+        );
         drop(cfg);
+        if vis.nothing() {
+            return self.emit_with(
+                json!({"status": "skipped", "reason": "alerts-disabled", "durationMs": took()}),
+                false,
+            );
+        }
+        let emit = |p: Value| self.emit_with(p, vis.use_indicator);
         let req = RunRequest {
             run_id: uuid::Uuid::new_v4().to_string(),
             agent_id: s.agent_id.clone(),
@@ -266,26 +283,66 @@ impl Heartbeats {
             Ok(out) => out.text,
             Err(_) if host.cancel.is_cancelled() => return,
             Err(e) => {
-                return self
-                    .emit(json!({"status": "failed", "reason": e.message, "durationMs": took()}));
+                return emit(
+                    json!({"status": "failed", "reason": e.message, "durationMs": took()}),
+                );
             }
         };
         let text = match settings::classify(&reply, s.ack_max_chars) {
-            Reply::Empty => {
-                return self.emit(json!({"status": "ok-empty", "reason": reason, "durationMs": took(), "silent": true}));
-            }
-            Reply::Ack => {
-                return self.emit(json!({"status": "ok-token", "reason": reason, "durationMs": took(), "silent": true}));
-            }
             Reply::Deliver(t) => t,
+            ack => {
+                let status = if matches!(ack, Reply::Empty) {
+                    "ok-empty"
+                } else {
+                    "ok-token"
+                };
+                // showOk: the chat sees the acknowledgement too.
+                let mut sent = false;
+                if let (true, Some((channel, account, to))) = (vis.show_ok, &target) {
+                    sent =
+                        crate::channels::deliver(&self.ch, channel, account, to, settings::TOKEN)
+                            .await
+                            .is_ok();
+                }
+                return emit(
+                    json!({"status": status, "reason": reason, "durationMs": took(), "silent": !sent}),
+                );
+            }
         };
         let preview: String = text.chars().take(200).collect();
         let Some((channel, account, to)) = target else {
-            return self.emit(json!({"status": "skipped", "reason": "no-target", "preview": preview, "durationMs": took()}));
+            return emit(
+                json!({"status": "skipped", "reason": "no-target", "preview": preview, "durationMs": took()}),
+            );
         };
+        let entry = host.agents.sessions.get(&s.agent_id, &session_key);
+        if visibility::is_duplicate(entry.as_ref(), &text, started) {
+            return emit(
+                json!({"status": "skipped", "reason": "duplicate", "preview": preview, "durationMs": took(), "channel": channel}),
+            );
+        }
+        if !vis.show_alerts {
+            return emit(
+                json!({"status": "skipped", "reason": "alerts-disabled", "preview": preview, "durationMs": took(), "channel": channel}),
+            );
+        }
         match crate::channels::deliver(&self.ch, &channel, &account, &to, &text).await {
-            Ok(_) => self.emit(json!({"status": "sent", "to": to, "channel": channel, "preview": preview, "durationMs": took(), "hasMedia": false})),
-            Err(e) => self.emit(json!({"status": "failed", "reason": e, "to": to, "channel": channel, "preview": preview, "durationMs": took()})),
+            Ok(_) => {
+                // Remembered for the duplicate rule (a failed write only loses that).
+                let t = text.clone();
+                if let Err(e) = host.agents.sessions.update(&s.agent_id, &session_key, |m| {
+                    m.insert("lastHeartbeatText".into(), json!(t));
+                    m.insert("lastHeartbeatSentAt".into(), json!(started));
+                }) {
+                    tracing::warn!(target: "heartbeat", "cannot remember the last heartbeat: {e}");
+                }
+                emit(
+                    json!({"status": "sent", "to": to, "channel": channel, "preview": preview, "durationMs": took(), "hasMedia": false}),
+                )
+            }
+            Err(e) => emit(
+                json!({"status": "failed", "reason": e, "to": to, "channel": channel, "preview": preview, "durationMs": took()}),
+            ),
         }
     }
 

@@ -146,8 +146,10 @@ pub fn allowlist_path(state_dir: &Path) -> PathBuf {
     state_dir.join("exec-allowlist.json")
 }
 
+/// The file, or `{}` when missing or unreadable. A newer-format file (state format
+/// `exec-allowlist`) approves nothing and is never rewritten (see [`remember`]).
 fn load_file(state_dir: &Path) -> Value {
-    crate::fsutil::read_json(&allowlist_path(state_dir))
+    crate::state_format::read_json("exec-allowlist", &allowlist_path(state_dir))
         .ok()
         .flatten()
         .unwrap_or_else(|| json!({}))
@@ -162,6 +164,12 @@ pub fn load_allowlist(state_dir: &Path) -> Vec<Approved> {
 }
 
 pub fn remember(state_dir: &Path, entry: &Approved) -> std::io::Result<()> {
+    let path = allowlist_path(state_dir);
+    if let Err(crate::state_format::ReadError::Refused(r)) =
+        crate::state_format::read_json("exec-allowlist", &path)
+    {
+        return Err(r.into());
+    }
     let old = load_file(state_dir);
     let mut list = load_allowlist(state_dir);
     if !list.contains(entry) {

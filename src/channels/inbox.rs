@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
-use crate::fsutil::{create_private_dir, read_json, write_json_private};
+use crate::fsutil::{create_private_dir, write_json_private};
 use crate::sessions::describe_io;
 
 /// How many accepted keys an [`Order::Unordered`] inbox remembers.
@@ -63,7 +63,9 @@ impl Inbox {
         create_private_dir(&dir)
             .map_err(|e| format!("cannot create {}: {}", dir.display(), describe_io(&e)))?;
         let inbox_path = dir.join(format!("inbox-{account}.json"));
-        let inbox = read_json(&inbox_path)?;
+        // A newer-format inbox is refused (the account does not start) rather than
+        // read wrongly and overwritten: it may hold messages not answered yet.
+        let inbox = crate::state_format::read_json("channel-inbox", &inbox_path)?;
         let pending = inbox
             .as_ref()
             .and_then(|v| v.get("updates").and_then(Value::as_array).cloned())

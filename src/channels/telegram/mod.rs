@@ -27,7 +27,7 @@ use super::accounts::Account;
 use super::inbox::{Inbox, Order};
 use super::kinds::{self, Kind};
 use super::worker::{Backoff, Handler, Queues, Reporter};
-use crate::fsutil::{read_json, write_json_private};
+use crate::fsutil::write_json_private;
 use crate::sessions::describe_io;
 use crate::util::now_ms;
 
@@ -130,9 +130,16 @@ fn offset_path(state_dir: &Path, account: &str) -> PathBuf {
 
 /// The account's inbox; the original's offset file (`update-offset-<account>.json`,
 /// `{version:1, lastUpdateId}`) is a floor, the inbox's own `lastUpdateId` wins.
+///
+/// An offset file in a newer format is neither read nor ever written (the refusal is
+/// logged and listed in `status`); the inbox's own `lastUpdateId` carries on.
 pub fn open_inbox(state_dir: &Path, account: &str) -> Result<Inbox, String> {
     let floor =
-        read_json(&offset_path(state_dir, account))?.and_then(|v| v.get("lastUpdateId")?.as_i64());
+        match crate::state_format::read_json("telegram-offset", &offset_path(state_dir, account)) {
+            Ok(v) => v.and_then(|v| v.get("lastUpdateId")?.as_i64()),
+            Err(crate::state_format::ReadError::Refused(_)) => None,
+            Err(e) => return Err(e.to_string()),
+        };
     Inbox::open(
         state_dir,
         "telegram",
@@ -159,7 +166,10 @@ pub fn accept(
     if let (false, Some(last)) = (fresh.is_empty(), inbox.last_key()) {
         // The inbox already records `lastUpdateId`; this file is the original's copy.
         let p = offset_path(state_dir, account);
-        if let Err(e) = write_json_private(&p, &json!({"version": 1, "lastUpdateId": last})) {
+        if crate::state_format::is_refused(&p) {
+            // Written by a newer release: left as it is.
+        } else if let Err(e) = write_json_private(&p, &json!({"version": 1, "lastUpdateId": last}))
+        {
             tracing::warn!(target: "channels", "[telegram] cannot write {}: {}", p.display(), describe_io(&e));
         }
     }

@@ -1,0 +1,373 @@
+//! State that survives going back a version (docs/state-format.md), with the real binary:
+//! a state dir written by "the next version" (a format bump made here) is refused file
+//! by file and left byte for byte while everything else serves; a current file carrying
+//! fields this release does not know, and the original's older formats, keep working;
+//! `doctor` reports both and `doctor --migrate` upgrades only what has a migration.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::fakes::{BOT_TOKEN, FakeModel, FakeTelegram, Reply};
+use common::proc::{Proc, command, run, start_gateway, state};
+use common::{call, chat_send, operator, write};
+use serde_json::{Value, json};
+
+fn write_config(root: &Path, tg: &FakeTelegram, model: &FakeModel) {
+    let cfg = json!({
+        "agents": {"defaults": {"workspace": root.join("ws"), "model": {"primary": "anthropic/claude-test"}}},
+        "models": {"providers": {"anthropic": {"baseUrl": model.url, "apiKey": "sk-ant-test", "models": []}}},
+        "channels": {"telegram": {"botToken": BOT_TOKEN, "apiRoot": tg.url, "dmPolicy": "open", "allowFrom": ["*"]}},
+    });
+    write(&state(root).join("clawdbot.json"), &cfg.to_string());
+}
+
+fn start(root: &Path) -> (Proc, u16) {
+    tokio::task::block_in_place(|| start_gateway(root, common::TOKEN, &[]))
+}
+
+fn stop(mut gw: Proc) {
+    gw.signal("TERM");
+    let (code, out) = tokio::task::block_in_place(|| gw.wait_exit());
+    assert_eq!(code, Some(0), "{out}");
+}
+
+/// The original's cron job shape, in a store without a `version` field (= version 1).
+fn original_cron_store() -> String {
+    json!({"jobs": [{
+        "id": "job-original", "name": "from the original", "enabled": true,
+        "createdAtMs": 1, "updatedAtMs": 1,
+        "schedule": {"kind": "every", "everyMs": 3_600_000},
+        "sessionTarget": "main", "wakeMode": "next-heartbeat",
+        "payload": {"kind": "systemEvent", "text": "hi"}, "state": {}
+    }]})
+    .to_string()
+}
+
+fn paired_device() -> String {
+    json!({"dev-1": {"deviceId": "dev-1", "publicKey": "k", "role": "operator",
+        "createdAtMs": 1, "approvedAtMs": 2, "futureDeviceField": [1, 2]}})
+    .to_string()
+}
+
+/// Polls `f` until it returns Some, for up to 15 s.
+async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_sessions_store_is_refused_untouched_and_everything_else_serves() {
+    let tg = FakeTelegram::start().await;
+    let model = FakeModel::anthropic().await;
+    model.always(Reply::Echo);
+    let root = tempfile::tempdir().unwrap();
+    write_config(root.path(), &tg, &model);
+    let st = state(root.path());
+    // "The next version" reshaped the index and marked it version 2.
+    let sessions = st.join("agents/main/sessions/sessions.json");
+    let future =
+        json!({"version": 2, "sessions": {"agent:main:main": {"sessionId": "s-next"}}}).to_string();
+    write(&sessions, &future);
+    write(&st.join("cron/jobs.json"), &original_cron_store());
+    write(&st.join("devices/paired.json"), &paired_device());
+
+    let (mut gw, port) = start(root.path());
+    let line = gw.wait_for("written by a newer clawdbot");
+    assert!(
+        line.contains("sessions.json") && line.contains("version 2"),
+        "{line}"
+    );
+    let mut ws = operator(&format!("ws://127.0.0.1:{port}")).await;
+
+    let status = call(&mut ws, "st", "status", json!({})).await;
+    let refused = &status["payload"]["stateFormat"]["refused"];
+    assert_eq!(refused.as_array().map(Vec::len), Some(1), "{status}");
+    assert!(
+        refused[0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("agents/main/sessions/sessions.json")
+    );
+    assert_eq!(refused[0]["kind"], "sessions-index");
+    assert_eq!(refused[0]["foundVersion"], "2");
+    assert_eq!(refused[0]["knownVersion"], 1);
+    assert!(
+        refused[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("roll forward or restore a backup")
+    );
+    let health = call(&mut ws, "h", "health", json!({})).await;
+    assert_eq!(health["payload"]["stateFormat"]["ok"], false, "{health}");
+    assert!(
+        health["payload"]["sessions"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("newer clawdbot")
+    );
+
+    // What depends on the refused file says so, by name.
+    let hist = call(&mut ws, "hi", "chat.history", json!({"sessionKey": "main"})).await;
+    assert_eq!(hist["ok"], false, "{hist}");
+    let msg = hist["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("sessions.json") && msg.contains("newer clawdbot"),
+        "{msg}"
+    );
+    let r = call(
+        &mut ws,
+        "cs",
+        "chat.send",
+        json!({"sessionKey": "main", "message": "hi", "idempotencyKey": "r1"}),
+    )
+    .await;
+    if r["ok"] == true {
+        let events = common::chat_events(&mut ws, "r1").await;
+        let last = events.last().unwrap();
+        assert_eq!(last["state"], "error", "{last}");
+        assert!(
+            last["errorMessage"]
+                .as_str()
+                .unwrap()
+                .contains("newer clawdbot"),
+            "{last}"
+        );
+    } else {
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("newer clawdbot"),
+            "{r}"
+        );
+    }
+
+    // Everything else serves: the original's cron store and paired devices load.
+    let jobs = call(&mut ws, "cl", "cron.list", json!({"includeDisabled": true})).await;
+    assert_eq!(jobs["payload"]["jobs"][0]["id"], "job-original", "{jobs}");
+    let devices = call(&mut ws, "dl", "device.pair.list", json!({})).await;
+    assert_eq!(
+        devices["payload"]["paired"][0]["deviceId"], "dev-1",
+        "{devices}"
+    );
+    // Telegram keeps polling: a DM is accepted into the durable inbox (and confirmed
+    // upstream) but not answered while its session store is refused.
+    let update = tg.dm(42, "hello after the rollback");
+    tg.wait_confirmed(update).await;
+    let inbox = std::fs::read_to_string(st.join("telegram/inbox-default.json")).unwrap();
+    assert!(inbox.contains("hello after the rollback"));
+    assert!(
+        tg.sent().is_empty(),
+        "answered without a session store: {:?}",
+        tg.sent()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&sessions).unwrap(),
+        future,
+        "the newer file was touched"
+    );
+
+    // The operator restores the backup the newer release left (here: an empty v1
+    // index): the kept message is answered and the refusal is gone from `status`.
+    let tmp = sessions.with_extension("restore");
+    std::fs::write(&tmp, "{}").unwrap();
+    std::fs::rename(&tmp, &sessions).unwrap();
+    let sent = tg.wait_sent(1).await;
+    assert_eq!(sent[0]["text"], "re rollback", "{sent:?}");
+    eventually("the refusal to clear", async || {
+        let s = call(&mut ws, "st2", "status", json!({})).await;
+        (s["payload"]["stateFormat"]["ok"] == true).then_some(())
+    })
+    .await;
+    stop(gw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn current_files_with_unknown_fields_and_the_originals_older_formats_keep_working() {
+    let tg = FakeTelegram::start().await;
+    let model = FakeModel::anthropic().await;
+    model.always(Reply::Echo);
+    let root = tempfile::tempdir().unwrap();
+    write_config(root.path(), &tg, &model);
+    let st = state(root.path());
+    let dir = st.join("agents/main/sessions");
+    // A release with compatible additions: same version, fields this one does not know.
+    write(
+        &dir.join("sessions.json"),
+        &json!({"version": 1, "agent:main:main": {"sessionId": "s-old", "updatedAt": 1,
+            "futureField": {"kept": true}}})
+        .to_string(),
+    );
+    // The original's oldest transcript shape: v1, no version in the header, no ids.
+    let v1 = concat!(
+        r#"{"type":"session","id":"s-old","timestamp":"2026-01-01T00:00:00.000Z","cwd":"/"}"#,
+        "\n",
+        r#"{"type":"message","timestamp":"2026-01-01T00:00:01.000Z","message":{"role":"user","content":[{"type":"text","text":"old question"}]},"futureLineField":1}"#,
+        "\n",
+        r#"{"type":"message","timestamp":"2026-01-01T00:00:02.000Z","message":{"role":"assistant","content":[{"type":"text","text":"old answer"}]}}"#,
+        "\n",
+    );
+    write(&dir.join("s-old.jsonl"), v1);
+    let mut cron: Value = serde_json::from_str(&original_cron_store()).unwrap();
+    cron["version"] = json!(1);
+    cron["futureTop"] = json!(true);
+    write(&st.join("cron/jobs.json"), &cron.to_string());
+    write(&st.join("devices/paired.json"), &paired_device());
+    write(
+        &st.join("telegram/update-offset-default.json"),
+        r#"{"version":1,"lastUpdateId":5}"#,
+    );
+    write(
+        &st.join("heartbeat/state.json"),
+        r#"{"version":1,"agents":{},"futureField":1}"#,
+    );
+
+    let (gw, port) = start(root.path());
+    let mut ws = operator(&format!("ws://127.0.0.1:{port}")).await;
+    let status = call(&mut ws, "st", "status", json!({})).await;
+    assert_eq!(
+        status["payload"]["stateFormat"],
+        json!({"ok": true, "refused": []}),
+        "{status}"
+    );
+
+    let hist = call(&mut ws, "hi", "chat.history", json!({"sessionKey": "main"})).await;
+    let texts: Vec<&str> = hist["payload"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"][0]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["old question", "old answer"], "{hist}");
+    let events = chat_send(&mut ws, "main", "a new question", "r1").await;
+    assert_eq!(events.last().unwrap()["state"], "final", "{events:?}");
+
+    // Appending kept the v1 file as it was (only `doctor --migrate` upgrades it)...
+    let text = std::fs::read_to_string(dir.join("s-old.jsonl")).unwrap();
+    assert!(
+        text.starts_with(v1),
+        "the older transcript was rewritten:\n{text}"
+    );
+    assert!(text.contains("a new question"));
+    // ...and the index kept what it did not know, saved as the original's bare map.
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sessions.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["agent:main:main"]["futureField"],
+        json!({"kept": true})
+    );
+    assert_eq!(index["agent:main:main"]["sessionId"], "s-old");
+    assert!(index.get("version").is_none(), "{index}");
+    let jobs = call(&mut ws, "cl", "cron.list", json!({"includeDisabled": true})).await;
+    assert_eq!(jobs["payload"]["jobs"][0]["id"], "job-original", "{jobs}");
+    let devices = call(&mut ws, "dl", "device.pair.list", json!({})).await;
+    assert_eq!(
+        devices["payload"]["paired"][0]["futureDeviceField"],
+        json!([1, 2]),
+        "{devices}"
+    );
+    stop(gw);
+}
+
+fn doctor(root: &Path, extra: &[&str]) -> (i32, Vec<Value>) {
+    let mut cmd = command(root);
+    cmd.args(["doctor", "--json"]).args(extra);
+    let (code, out, err) = run(cmd);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let findings = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "formats")
+        .cloned()
+        .collect();
+    (code, findings)
+}
+
+fn has(findings: &[Value], severity: &str, needles: &[&str]) -> bool {
+    findings.iter().any(|f| {
+        f["severity"] == severity
+            && needles
+                .iter()
+                .all(|n| f["message"].as_str().unwrap_or("").contains(n))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_refused_and_migratable_files_and_migrate_upgrades_only_those() {
+    let root = tempfile::tempdir().unwrap();
+    let st = state(root.path());
+    let dir = st.join("agents/main/sessions");
+    let v1 = concat!(
+        r#"{"type":"session","id":"a","timestamp":"2026-01-01T00:00:00.000Z","cwd":"/"}"#,
+        "\n",
+        r#"{"type":"message","message":{"role":"user","content":[{"type":"text","text":"q"}]}}"#,
+        "\n",
+    );
+    write(&dir.join("a.jsonl"), v1);
+    let v4 = "{\"type\":\"session\",\"version\":4,\"id\":\"b\"}\n{\"type\":\"leaf\"}\n";
+    write(&dir.join("b.jsonl"), v4);
+    write(
+        &st.join("heartbeat/state.json"),
+        r#"{"version":7,"agents":{}}"#,
+    );
+
+    let (code, f) = doctor(root.path(), &[]);
+    assert_eq!(code, 1, "a refused file is an error: {f:?}");
+    assert!(
+        has(
+            &f,
+            "error",
+            &["b.jsonl", "transcript format version 4", "newer clawdbot"]
+        ),
+        "{f:?}"
+    );
+    assert!(
+        has(&f, "error", &["heartbeat/state.json", "version 7"]),
+        "{f:?}"
+    );
+    assert!(has(&f, "info", &["a.jsonl", "a migration exists"]), "{f:?}");
+
+    // Never under a running gateway.
+    let (gw, _) = start(root.path());
+    let (_, f) = doctor(root.path(), &["--migrate"]);
+    assert!(has(&f, "error", &["--migrate not run"]), "{f:?}");
+    assert_eq!(std::fs::read_to_string(dir.join("a.jsonl")).unwrap(), v1);
+    stop(gw);
+
+    let (_, f) = doctor(root.path(), &["--migrate"]);
+    assert!(
+        has(&f, "ok", &["migrated", "a.jsonl", "a.jsonl.v1.bak"]),
+        "{f:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("a.jsonl.v1.bak")).unwrap(),
+        v1
+    );
+    let migrated = std::fs::read_to_string(dir.join("a.jsonl")).unwrap();
+    let lines: Vec<Value> = migrated
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["version"], 3);
+    assert!(lines[1]["id"].is_string());
+    // The newer files stay as they were, byte for byte.
+    assert_eq!(std::fs::read_to_string(dir.join("b.jsonl")).unwrap(), v4);
+    assert_eq!(
+        std::fs::read_to_string(st.join("heartbeat/state.json")).unwrap(),
+        r#"{"version":7,"agents":{}}"#
+    );
+    let (_, f) = doctor(root.path(), &[]);
+    assert!(
+        !has(&f, "info", &["a.jsonl"]),
+        "still listed as migratable: {f:?}"
+    );
+}

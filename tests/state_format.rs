@@ -123,7 +123,9 @@ async fn a_newer_sessions_store_is_refused_untouched_and_everything_else_serves(
         let (code, out, err) = tokio::task::block_in_place(|| run(c));
         assert_eq!(code, 0, "{what}: {err}");
         assert!(
-            out.contains("sessions.json: sessions-index format version 2 was written by a newer clawdbot"),
+            out.contains(
+                "sessions.json: sessions-index format version 2 was written by a newer clawdbot"
+            ),
             "{what}: {out}"
         );
     }

@@ -227,4 +227,32 @@ mod tests {
         assert_eq!(file["version"], 2);
         assert_eq!(file["programs"], json!(["git"]));
     }
+
+    #[test]
+    fn a_newer_allowlist_approves_nothing_and_is_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = r#"{"version": 3, "commands": [{"path": "/bin/ls", "args": []}]}"#;
+        std::fs::write(allowlist_path(dir.path()), text).unwrap();
+        assert!(load_allowlist(dir.path()).is_empty());
+        let entry = Approved {
+            path: "/bin/true".into(),
+            args: vec![],
+        };
+        let e = remember(dir.path(), &entry).unwrap_err();
+        assert!(e.to_string().contains("newer clawdbot"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(allowlist_path(dir.path())).unwrap(),
+            text
+        );
+        // Version 1 (the older format) is read, and the v2 write keeps its `programs`.
+        std::fs::write(allowlist_path(dir.path()), r#"{"programs": ["git"]}"#).unwrap();
+        remember(dir.path(), &entry).unwrap();
+        let v = crate::fsutil::read_json(&allowlist_path(dir.path()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (v["version"].clone(), v["programs"].clone()),
+            (json!(2), json!(["git"]))
+        );
+    }
 }

@@ -361,4 +361,28 @@ mod tests {
         assert!(again.accept(vec![m(40), m(45), m(50)]).unwrap().is_empty());
         assert_eq!(again.accept(vec![m(1)]).unwrap().len(), 1);
     }
+
+    #[test]
+    fn a_newer_inbox_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("telegram/inbox-a.json");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let text = r#"{"version": 2, "queue": [{"update_id": 9}]}"#;
+        std::fs::write(&p, text).unwrap();
+        let e = Inbox::open(
+            dir.path(),
+            "telegram",
+            "a",
+            Order::Increasing,
+            |u| u["update_id"].as_i64(),
+            None,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.contains("inbox-a.json") && e.contains("newer clawdbot"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
+    }
 }

@@ -391,3 +391,174 @@ async fn doctor_reports_refused_and_migratable_files_and_migrate_upgrades_only_t
         "still listed as migratable: {f:?}"
     );
 }
+
+/// "The next version" bumped every file it writes: this release refuses each one by
+/// name, starts anyway, serves what needs none of them, and leaves every byte as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_dir_of_the_next_version_is_refused_file_by_file_and_left_byte_for_byte() {
+    let tg = FakeTelegram::start().await;
+    let model = FakeModel::anthropic().await;
+    model.always(Reply::Echo);
+    let root = tempfile::tempdir().unwrap();
+    write_config(root.path(), &tg, &model);
+    let st = state(root.path());
+    let files: Vec<(&str, &str, String)> = vec![
+        (
+            "sessions-index",
+            "agents/main/sessions/sessions.json",
+            json!({"version": 2, "s": {}}).to_string(),
+        ),
+        (
+            "transcript",
+            "agents/main/sessions/s-next.jsonl",
+            "{\"type\":\"session\",\"version\":4,\"id\":\"s-next\"}\n".into(),
+        ),
+        (
+            "devices-paired",
+            "devices/paired.json",
+            json!({"version": 2, "devices": []}).to_string(),
+        ),
+        (
+            "devices-pending",
+            "devices/pending.json",
+            json!({"version": 2}).to_string(),
+        ),
+        (
+            "channel-pairing",
+            "credentials/telegram-pairing.json",
+            json!({"version": 2, "requests": {}}).to_string(),
+        ),
+        (
+            "channel-allowfrom",
+            "credentials/telegram-allowFrom.json",
+            json!({"version": 2, "allowFrom": {}}).to_string(),
+        ),
+        (
+            "channel-inbox",
+            "telegram/inbox-default.json",
+            json!({"version": 2, "queue": []}).to_string(),
+        ),
+        (
+            "telegram-offset",
+            "telegram/update-offset-default.json",
+            json!({"version": 2, "offset": 5}).to_string(),
+        ),
+        (
+            "cron-jobs",
+            "cron/jobs.json",
+            json!({"version": 2, "jobs": {}}).to_string(),
+        ),
+        (
+            "heartbeat-state",
+            "heartbeat/state.json",
+            json!({"version": 2}).to_string(),
+        ),
+        (
+            "exec-allowlist",
+            "exec-allowlist.json",
+            json!({"version": 3}).to_string(),
+        ),
+        (
+            "auth-profiles",
+            "agents/main/agent/auth-profiles.json",
+            json!({"version": 2, "profiles": []}).to_string(),
+        ),
+    ];
+    for (_, path, text) in &files {
+        write(&st.join(path), text);
+    }
+    let newer_run = "{\"ts\":1,\"jobId\":\"j\",\"action\":\"finished\",\"v\":2}\n";
+    write(&st.join("cron/runs/j.jsonl"), newer_run);
+
+    let (gw, port) = start(root.path());
+    let mut ws = operator(&format!("ws://127.0.0.1:{port}")).await;
+    let status = call(&mut ws, "st", "status", json!({})).await;
+    let mut kinds: Vec<&str> = status["payload"]["stateFormat"]["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    kinds.sort();
+    // Transcripts are checked when opened, not at start.
+    let mut want: Vec<&str> = files
+        .iter()
+        .map(|f| f.0)
+        .filter(|k| *k != "transcript")
+        .collect();
+    want.sort();
+    assert_eq!(kinds, want, "{status}");
+
+    // Things that would write the refused files answer with the refusal...
+    let add = call(&mut ws, "ca", "cron.add", json!({"name": "n", "schedule": {"kind": "every", "everyMs": 60000},
+        "sessionTarget": "main", "wakeMode": "now", "payload": {"kind": "systemEvent", "text": "x"}})).await;
+    assert_eq!(add["ok"], false, "{add}");
+    assert!(
+        add["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("newer clawdbot"),
+        "{add}"
+    );
+    let hist = call(&mut ws, "hi", "chat.history", json!({"sessionKey": "main"})).await;
+    assert!(
+        hist["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("newer clawdbot"),
+        "{hist}"
+    );
+    // ...the Telegram account whose inbox is refused stops with that reason...
+    let chs = eventually("telegram to report its inbox", async || {
+        let c = call(&mut ws, "ch", "channels.status", json!({})).await;
+        let acct = c["payload"]["channelAccounts"]["telegram"][0].clone();
+        acct["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("inbox-default.json"))
+            .then_some(acct)
+    })
+    .await;
+    assert!(
+        chs["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("newer clawdbot"),
+        "{chs}"
+    );
+    // ...and what needs none of them serves.
+    let health = call(&mut ws, "h", "health", json!({})).await;
+    assert_eq!(health["ok"], true, "{health}");
+    let devices = call(&mut ws, "dl", "device.pair.list", json!({})).await;
+    assert_eq!(devices["payload"]["paired"], json!([]), "{devices}");
+    let runs = call(&mut ws, "cr", "cron.runs", json!({"id": "j"})).await;
+    assert_eq!(
+        runs["payload"]["entries"],
+        json!([]),
+        "a newer run line was read: {runs}"
+    );
+    stop(gw);
+
+    for (_, path, text) in &files {
+        assert_eq!(
+            &std::fs::read_to_string(st.join(path)).unwrap(),
+            text,
+            "{path} changed"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(st.join("cron/runs/j.jsonl")).unwrap(),
+        newer_run
+    );
+    let (code, f) = doctor(root.path(), &[]);
+    assert_eq!(code, 1);
+    for (kind, path, _) in &files {
+        assert!(
+            has(&f, "error", &[path, kind, "newer clawdbot"]),
+            "doctor misses {path}: {f:?}"
+        );
+    }
+    assert!(
+        has(&f, "info", &["j.jsonl", "1 line(s) in a newer format"]),
+        "{f:?}"
+    );
+}

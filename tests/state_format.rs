@@ -525,6 +525,22 @@ async fn a_state_dir_of_the_next_version_is_refused_file_by_file_and_left_byte_f
             .contains("newer clawdbot"),
         "{chs}"
     );
+    // ...a heartbeat runs (and fails on the refused sessions) without recording its
+    // time over the newer heartbeat state...
+    let r = call(
+        &mut ws,
+        "w",
+        "wake",
+        json!({"mode": "now", "text": "check"}),
+    )
+    .await;
+    assert_eq!(r["payload"], json!({"ok": true}), "{r}");
+    loop {
+        let f = common::next(&mut ws).await.expect("socket open");
+        if f["type"] == "event" && f["event"] == "heartbeat" {
+            break;
+        }
+    }
     // ...and what needs none of them serves.
     let health = call(&mut ws, "h", "health", json!({})).await;
     assert_eq!(health["ok"], true, "{health}");

@@ -211,4 +211,28 @@ mod tests {
         std::fs::write(s.store_path("main"), "[1]").unwrap();
         assert!(s.load("main").unwrap_err().contains("not a JSON object"));
     }
+
+    #[test]
+    fn a_newer_index_is_refused_for_every_change_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Sessions::new(dir.path());
+        std::fs::create_dir_all(s.dir("main")).unwrap();
+        let text = r#"{"version": 2, "sessions": {"k": {"sessionId": "x"}}}"#;
+        std::fs::write(s.store_path("main"), text).unwrap();
+        for e in [
+            s.load("main").unwrap_err(),
+            s.update("main", "k", |_| {}).unwrap_err(),
+            s.reset("main", "k").unwrap_err(),
+            s.delete("main", "k", true).unwrap_err(),
+        ] {
+            assert!(
+                e.contains("sessions.json") && e.contains("newer clawdbot"),
+                "{e}"
+            );
+        }
+        assert!(s.get("main", "k").is_none());
+        assert_eq!(std::fs::read_to_string(s.store_path("main")).unwrap(), text);
+        // Another agent's store is not affected.
+        assert!(s.update("other", "k", |_| {}).is_ok());
+    }
 }

@@ -305,3 +305,31 @@ pub async fn run_account(ch: Arc<Channels>, account: Account) {
     drop(queues);
     rep.stopped();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_offset_file_is_neither_read_nor_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = offset_path(dir.path(), "a");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let text = r#"{"version": 2, "lastUpdateId": 900}"#;
+        std::fs::write(&p, text).unwrap();
+        let inbox = open_inbox(dir.path(), "a").unwrap();
+        assert_eq!(inbox.offset(), None, "the newer file was read as a floor");
+        let fresh = accept(&inbox, dir.path(), "a", vec![json!({"update_id": 7})]).unwrap();
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(inbox.offset(), Some(8));
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
+        // The original's file (version 1) is the floor, and is kept up to date.
+        let q = offset_path(dir.path(), "b");
+        std::fs::write(&q, r#"{"version": 1, "lastUpdateId": 40}"#).unwrap();
+        let inbox = open_inbox(dir.path(), "b").unwrap();
+        assert_eq!(inbox.offset(), Some(41));
+        accept(&inbox, dir.path(), "b", vec![json!({"update_id": 41})]).unwrap();
+        let v = crate::fsutil::read_json(&q).unwrap().unwrap();
+        assert_eq!(v, json!({"version": 1, "lastUpdateId": 41}));
+    }
+}

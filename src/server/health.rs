@@ -86,7 +86,7 @@ pub fn build(gw: &Gateway) -> Value {
         "defaultAgentId": default_id,
         "agents": agents,
         "sessions": session_store_summary(&gw.host.paths.sessions_store(&default_id), 5),
-        "stateFormat": crate::state_format::summary_json(&gw.host.paths.state_dir),
+        "stateFormat": crate::state_format::summary_json(&gw.host.paths.state_dir, &[&gw.cron.store_path]),
     })
 }
 

@@ -340,9 +340,14 @@ fn clear(path: &Path) {
 
 /// The refusals met so far for files under `state_dir`, by path.
 pub fn refusals_under(state_dir: &Path) -> Vec<Refusal> {
+    refusals_of(state_dir, &[])
+}
+
+/// Those under `state_dir` plus the files `also` names (a `cron.store` outside it).
+pub fn refusals_of(state_dir: &Path, also: &[&Path]) -> Vec<Refusal> {
     registry()
         .values()
-        .filter(|r| r.path.starts_with(state_dir))
+        .filter(|r| r.path.starts_with(state_dir) || also.contains(&r.path.as_path()))
         .cloned()
         .collect()
 }
@@ -353,9 +358,9 @@ pub fn is_refused(path: &Path) -> bool {
     registry().contains_key(path)
 }
 
-/// `{"refused": [...]}` for `status` and `health`.
-pub fn summary_json(state_dir: &Path) -> Value {
-    let refused: Vec<Value> = refusals_under(state_dir)
+/// `{"ok", "refused": [...]}` for `status` and `health`.
+pub fn summary_json(state_dir: &Path, also: &[&Path]) -> Value {
+    let refused: Vec<Value> = refusals_of(state_dir, also)
         .iter()
         .map(Refusal::to_json)
         .collect();

@@ -484,7 +484,14 @@ fn state_formats(
         env,
     );
     let extra = [("cron-jobs", cron_store)];
-    if migrate {
+    if migrate && !paths.state_dir.is_dir() {
+        d.add(
+            "formats",
+            Severity::Ok,
+            "--migrate: no state dir, nothing to migrate",
+            None,
+        );
+    } else if migrate {
         // Never under a running gateway: it holds the files open and would not see it.
         match crate::lock::GatewayLock::acquire(&paths.lock_path()) {
             Ok(_lock) => {

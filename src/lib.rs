@@ -22,6 +22,7 @@ pub mod sandbox;
 pub mod sdnotify;
 pub mod server;
 pub mod sessions;
+pub mod state_format;
 pub mod util;
 
 /// This build's version (Cargo.toml), reported in `hello-ok`, presence and `--version`.

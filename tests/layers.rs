@@ -58,6 +58,20 @@ const RULES: &[(&str, &[&str])] = &[
         &["crate::server", "crate::cli", "crate::channels"],
     ),
     ("events.rs", &["crate::server", "crate::cli"]),
+    // The state-format table sits below every store that uses it.
+    (
+        "state_format",
+        &[
+            "crate::server",
+            "crate::cli",
+            "crate::channels",
+            "crate::agent",
+            "crate::llm",
+            "crate::cron",
+            "crate::heartbeat",
+            "crate::sessions",
+        ],
+    ),
 ];
 
 #[test]

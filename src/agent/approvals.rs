@@ -146,8 +146,10 @@ pub fn allowlist_path(state_dir: &Path) -> PathBuf {
     state_dir.join("exec-allowlist.json")
 }
 
+/// The file, or `{}` when missing or unreadable. A newer-format file (state format
+/// `exec-allowlist`) approves nothing and is never rewritten (see [`remember`]).
 fn load_file(state_dir: &Path) -> Value {
-    crate::fsutil::read_json(&allowlist_path(state_dir))
+    crate::state_format::read_json("exec-allowlist", &allowlist_path(state_dir))
         .ok()
         .flatten()
         .unwrap_or_else(|| json!({}))
@@ -162,6 +164,12 @@ pub fn load_allowlist(state_dir: &Path) -> Vec<Approved> {
 }
 
 pub fn remember(state_dir: &Path, entry: &Approved) -> std::io::Result<()> {
+    let path = allowlist_path(state_dir);
+    if let Err(crate::state_format::ReadError::Refused(r)) =
+        crate::state_format::read_json("exec-allowlist", &path)
+    {
+        return Err(r.into());
+    }
     let old = load_file(state_dir);
     let mut list = load_allowlist(state_dir);
     if !list.contains(entry) {
@@ -218,5 +226,33 @@ mod tests {
         let file = load_file(dir.path());
         assert_eq!(file["version"], 2);
         assert_eq!(file["programs"], json!(["git"]));
+    }
+
+    #[test]
+    fn a_newer_allowlist_approves_nothing_and_is_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = r#"{"version": 3, "commands": [{"path": "/bin/ls", "args": []}]}"#;
+        std::fs::write(allowlist_path(dir.path()), text).unwrap();
+        assert!(load_allowlist(dir.path()).is_empty());
+        let entry = Approved {
+            path: "/bin/true".into(),
+            args: vec![],
+        };
+        let e = remember(dir.path(), &entry).unwrap_err();
+        assert!(e.to_string().contains("newer clawdbot"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(allowlist_path(dir.path())).unwrap(),
+            text
+        );
+        // Version 1 (the older format) is read, and the v2 write keeps its `programs`.
+        std::fs::write(allowlist_path(dir.path()), r#"{"programs": ["git"]}"#).unwrap();
+        remember(dir.path(), &entry).unwrap();
+        let v = crate::fsutil::read_json(&allowlist_path(dir.path()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (v["version"].clone(), v["programs"].clone()),
+            (json!(2), json!(["git"]))
+        );
     }
 }

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
-use crate::fsutil::{create_private_dir, read_json, write_json_private};
+use crate::fsutil::{create_private_dir, write_json_private};
 use crate::sessions::describe_io;
 
 /// How many accepted keys an [`Order::Unordered`] inbox remembers.
@@ -63,7 +63,9 @@ impl Inbox {
         create_private_dir(&dir)
             .map_err(|e| format!("cannot create {}: {}", dir.display(), describe_io(&e)))?;
         let inbox_path = dir.join(format!("inbox-{account}.json"));
-        let inbox = read_json(&inbox_path)?;
+        // A newer-format inbox is refused (the account does not start) rather than
+        // read wrongly and overwritten: it may hold messages not answered yet.
+        let inbox = crate::state_format::read_json("channel-inbox", &inbox_path)?;
         let pending = inbox
             .as_ref()
             .and_then(|v| v.get("updates").and_then(Value::as_array).cloned())
@@ -358,5 +360,29 @@ mod tests {
         assert_eq!(again.pending(), vec![json!({"id": "45"})]);
         assert!(again.accept(vec![m(40), m(45), m(50)]).unwrap().is_empty());
         assert_eq!(again.accept(vec![m(1)]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_newer_inbox_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("telegram/inbox-a.json");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let text = r#"{"version": 2, "queue": [{"update_id": 9}]}"#;
+        std::fs::write(&p, text).unwrap();
+        let e = Inbox::open(
+            dir.path(),
+            "telegram",
+            "a",
+            Order::Increasing,
+            |u| u["update_id"].as_i64(),
+            None,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.contains("inbox-a.json") && e.contains("newer clawdbot"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
     }
 }

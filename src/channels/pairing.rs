@@ -7,7 +7,9 @@
 //!   createdAt, lastSeenAt, meta}]}`, at most [`MAX_PENDING`], each valid for [`TTL_MS`];
 //! - `<state>/credentials/<channel>-allowFrom.json`: `{version:1, allowFrom:[…]}`.
 //!
-//! Both are written atomically (0600). A process-wide mutex serializes the
+//! Both are written atomically (0600), always after reading the file, so one in a newer
+//! format (state format `channel-pairing`/`channel-allowfrom`) is refused, never
+//! overwritten. A process-wide mutex serializes the
 //! read-modify-write cycles of the gateway's tasks; the CLI goes through the gateway.
 
 use std::path::{Path, PathBuf};
@@ -15,7 +17,8 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
-use crate::fsutil::{create_private_dir, read_json, write_json_private};
+use crate::fsutil::{create_private_dir, write_json_private};
+use crate::state_format::read_json;
 use crate::util::{iso_from_ms, now_ms};
 
 /// A pending request expires after an hour.
@@ -63,7 +66,7 @@ impl Store {
 
     fn pending_raw(&self, channel: &str) -> Result<Vec<Value>, String> {
         let now = now_ms();
-        let v = read_json(&self.pairing_path(channel))?.unwrap_or(json!({}));
+        let v = read_json("channel-pairing", &self.pairing_path(channel))?.unwrap_or(json!({}));
         Ok(v.get("requests")
             .and_then(Value::as_array)
             .cloned()
@@ -86,7 +89,7 @@ impl Store {
 
     /// The stored allowlist of a channel (what approvals added).
     pub fn allow_from(&self, channel: &str) -> Result<Vec<String>, String> {
-        let v = read_json(&self.allow_path(channel))?.unwrap_or(json!({}));
+        let v = read_json("channel-allowfrom", &self.allow_path(channel))?.unwrap_or(json!({}));
         Ok(v.get("allowFrom")
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(entry_str).collect())
@@ -243,9 +246,28 @@ mod tests {
         assert_eq!(s.list("telegram").unwrap().len(), 2);
         // Expired requests vanish.
         let p = s.pairing_path("telegram");
-        let mut v = read_json(&p).unwrap().unwrap();
+        let mut v = crate::fsutil::read_json(&p).unwrap().unwrap();
         v["requests"][0]["createdAt"] = json!(iso_from_ms(now_ms() - TTL_MS - 1));
         write_json_private(&p, &v).unwrap();
+        assert_eq!(s.list("telegram").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn newer_allowlist_is_refused_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::new(dir.path());
+        let up = s.upsert("telegram", "42", json!({})).unwrap().unwrap();
+        let allow = dir.path().join("credentials/telegram-allowFrom.json");
+        let text = r#"{"version": 2, "allowFrom": {"new": "shape"}}"#;
+        std::fs::write(&allow, text).unwrap();
+        let e = s.approve("telegram", &up.code).unwrap_err();
+        assert!(
+            e.contains("newer clawdbot") && e.contains("allowFrom.json"),
+            "{e}"
+        );
+        assert!(s.allow_from("telegram").is_err());
+        assert_eq!(std::fs::read_to_string(&allow).unwrap(), text);
+        // The request is still pending (nothing half-applied).
         assert_eq!(s.list("telegram").unwrap().len(), 1);
     }
 }

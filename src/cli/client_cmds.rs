@@ -190,6 +190,7 @@ pub fn health(args: HealthArgs, profile: Option<&str>) -> ExitCode {
         })
         .collect();
     println!("Heartbeat interval: {}", hb.join(", "));
+    print_refused(&h["stateFormat"], "State file refused: ");
     for a in h["agents"].as_array().into_iter().flatten() {
         let s = &a["sessions"];
         println!(
@@ -207,6 +208,13 @@ pub fn health(args: HealthArgs, profile: Option<&str>) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// One line per state file the gateway refuses (docs/state-format.md).
+fn print_refused(state_format: &Value, prefix: &str) {
+    for r in state_format["refused"].as_array().into_iter().flatten() {
+        println!("{prefix}{}", r["message"].as_str().unwrap_or("?"));
+    }
 }
 
 pub fn status(args: StatusArgs, profile: Option<&str>) -> ExitCode {
@@ -275,6 +283,7 @@ pub fn status(args: StatusArgs, profile: Option<&str>) -> ExitCode {
     for w in g["warnings"].as_array().into_iter().flatten() {
         println!("Warning   {}", w.as_str().unwrap_or(""));
     }
+    print_refused(&s["stateFormat"], "State     ");
     let sessions = &s["sessions"];
     println!(
         "Agents    {} · default {} · model {}",

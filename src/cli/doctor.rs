@@ -17,7 +17,7 @@ use crate::paths::{Env, Paths};
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  clawdbot doctor\n  clawdbot doctor --fix     # chmod what is too open; nothing else\n  clawdbot doctor --json\n\nExit status: 1 when a finding is an error, else 0."
+    after_help = "Examples:\n  clawdbot doctor\n  clawdbot doctor --fix     # chmod what is too open; nothing else\n  clawdbot doctor --migrate # upgrade old state files where a migration exists (gateway stopped)\n  clawdbot doctor --json\n\nExit status: 1 when a finding is an error, else 0."
 )]
 pub struct DoctorArgs {
     /// Repair what is safe to repair (file and directory permissions).
@@ -26,6 +26,11 @@ pub struct DoctorArgs {
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Rewrite state files in an older format into the current one, where a migration
+    /// exists (docs/state-format.md). Each file is backed up first; the gateway must be
+    /// stopped. Without it no state file is ever upgraded.
+    #[arg(long)]
+    pub migrate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -214,6 +219,7 @@ pub fn run(args: DoctorArgs, profile: Option<&str>) -> ExitCode {
             Some("`clawdbot onboard` or a first `clawdbot gateway` creates it".into()),
         );
     }
+    state_formats(&mut d, &paths, &env, loaded.as_ref(), args.migrate);
     if let Some(l) = &loaded {
         let mut files = vec![(
             "gateway.auth.tokenFile".to_string(),
@@ -457,5 +463,78 @@ pub fn run(args: DoctorArgs, profile: Option<&str>) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// State-file format versions (docs/state-format.md): refused files are errors, older
+/// ones are listed with their migration; `--migrate` applies the migrations first.
+fn state_formats(
+    d: &mut Doctor,
+    paths: &Paths,
+    env: &Env,
+    loaded: Option<&crate::config::Loaded>,
+    migrate: bool,
+) {
+    use crate::state_format::scan::{State, migrate as run_migrations, scan};
+    let cron_store = crate::cron::store::resolve_path(
+        &paths.state_dir,
+        loaded
+            .and_then(|l| l.resolved.pointer("/cron/store"))
+            .and_then(Value::as_str),
+        env,
+    );
+    let extra = [("cron-jobs", cron_store)];
+    if migrate && !paths.state_dir.is_dir() {
+        d.add(
+            "formats",
+            Severity::Ok,
+            "--migrate: no state dir, nothing to migrate",
+            None,
+        );
+    } else if migrate {
+        // Never under a running gateway: it holds the files open and would not see it.
+        match crate::lock::GatewayLock::acquire(&paths.lock_path()) {
+            Ok(_lock) => {
+                let done = run_migrations(&paths.state_dir, &extra);
+                if done.is_empty() {
+                    d.add("formats", Severity::Ok, "--migrate: nothing to migrate", None);
+                }
+                for m in done {
+                    match m.result {
+                        Ok(bak) => d.add("formats", Severity::Ok, format!("migrated {} ({}); the old file is kept as {}", m.path.display(), m.name, bak.display()), None),
+                        Err(e) => d.add("formats", Severity::Error, format!("migration failed for {} ({}): {e}", m.path.display(), m.name), Some("the file is unchanged; free space or fix permissions and run `clawdbot doctor --migrate` again".into())),
+                    }
+                }
+            }
+            Err(e) => d.add("formats", Severity::Error, format!("--migrate not run: {e}"), Some("stop the gateway first (`clawdbot gateway stop`), then run `clawdbot doctor --migrate`".into())),
+        }
+    }
+    let reports = scan(&paths.state_dir, &extra, true);
+    let mut fine = 0;
+    for r in &reports {
+        let at = r.path.display();
+        match &r.state {
+            State::Current => fine += 1,
+            State::Older { migration: Some(m) } => d.add("formats", Severity::Info, format!("{at}: {} format version {} is read as is; a migration exists: {m}", r.kind, r.version.unwrap_or(1)), Some("optional: `clawdbot doctor --migrate` (backs the file up first)".into())),
+            State::Older { migration: None } => {
+                fine += 1;
+            }
+            State::Refused(refusal) => d.add("formats", Severity::Error, refusal.to_string(), Some("roll forward to the clawdbot that wrote it, or restore this file from a backup; it is never modified".into())),
+            State::Unreadable(e) => d.add("formats", Severity::Warn, e.clone(), Some("the store that reads it reports it too; fix it or move it aside".into())),
+        }
+        if let Some(n) = &r.note {
+            d.add("formats", Severity::Info, format!("{at}: {n}"), None);
+        }
+    }
+    if !reports.is_empty() {
+        d.add(
+            "formats",
+            Severity::Ok,
+            format!(
+                "{fine} of {} state file(s) in formats this release reads and writes",
+                reports.len()
+            ),
+            None,
+        );
     }
 }

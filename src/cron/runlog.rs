@@ -57,6 +57,8 @@ pub fn read(path: &Path, limit: usize) -> Vec<Value> {
         .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
         .filter(|v| v["action"] == "finished" && v["ts"].is_i64() && v["jobId"].as_str().is_some())
+        // A line a newer release wrote in a newer shape (`"v": 2`) is skipped, not misread.
+        .filter(|v| crate::state_format::line_readable("cron-runs", v))
         .take(limit.clamp(1, 5000))
         .collect();
     out.reverse();
@@ -82,6 +84,13 @@ mod tests {
             .unwrap()
             .write_all(b"garbage\n")
             .unwrap();
+        append_bounded(
+            &p,
+            &json!({"ts": 50, "jobId": "j", "action": "finished", "v": 2}),
+            400,
+            5,
+        )
+        .unwrap();
         let all = read(&p, 100);
         assert!(all.len() <= 12, "bounded: {}", all.len());
         assert_eq!(all.last().unwrap()["ts"], 49);

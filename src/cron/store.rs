@@ -19,7 +19,8 @@ pub fn resolve_path(
 }
 
 /// A missing file is an empty store; an unreadable one is an error (so a typo in the
-/// file is never answered by silently overwriting every job).
+/// file is never answered by silently overwriting every job), and so is one in a newer
+/// format (state format `cron-jobs`): the service then refuses every write to it.
 pub fn load(path: &Path) -> Result<StoreFile, String> {
     let raw = match std::fs::read_to_string(path) {
         Ok(r) => r,
@@ -29,13 +30,19 @@ pub fn load(path: &Path) -> Result<StoreFile, String> {
     if raw.trim().is_empty() {
         return Ok(StoreFile::default());
     }
-    let mut file: StoreFile = serde_json::from_str(&raw).map_err(|e| {
+    let invalid = |e: String| {
         format!(
             "{} is not a valid cron store ({e}); fix or remove it",
             path.display()
         )
-    })?;
-    file.version = 1;
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&raw).map_err(|e| invalid(e.to_string()))?;
+    let version =
+        crate::state_format::check_value("cron-jobs", path, &value).map_err(|r| r.to_string())?;
+    let mut file: StoreFile = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    // Saved as read: only `doctor --migrate` changes a file's format version.
+    file.version = version;
     Ok(file)
 }
 
@@ -92,5 +99,22 @@ mod tests {
         assert_eq!(load(&path).unwrap().jobs, vec![job]);
         std::fs::write(&path, "{oops").unwrap();
         assert!(load(&path).unwrap_err().contains("fix or remove it"));
+    }
+
+    #[test]
+    fn newer_store_is_refused_and_older_shape_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.json");
+        let text = r#"{"version": 2, "jobs": {"reshaped": true}}"#;
+        std::fs::write(&path, text).unwrap();
+        let e = load(&path).unwrap_err();
+        assert!(
+            e.contains("newer clawdbot") && e.contains("version 2"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        // The original's file without a version field is version 1.
+        std::fs::write(&path, r#"{"jobs": []}"#).unwrap();
+        assert_eq!(load(&path).unwrap().version, 1);
     }
 }

@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 
 use crate::agent::{RunRequest, run};
 use crate::channels::Channels;
-use crate::fsutil::{read_json, write_json_private};
+use crate::fsutil::write_json_private;
 use crate::sessions::keys;
 use crate::util::now_ms;
 use settings::{Reply, Settings};
@@ -55,7 +55,9 @@ impl std::fmt::Debug for Heartbeats {
 impl Heartbeats {
     pub fn new(ch: Arc<Channels>) -> Arc<Heartbeats> {
         let state_path = ch.host.paths.state_dir.join("heartbeat").join("state.json");
-        let last_runs = read_json(&state_path)
+        // A newer-format file is not read and never rewritten (see `record_run`); the
+        // timer then starts from "never ran", which only moves the first beat earlier.
+        let last_runs = crate::state_format::read_json("heartbeat-state", &state_path)
             .ok()
             .flatten()
             .and_then(|v| {
@@ -193,6 +195,9 @@ impl Heartbeats {
             .iter()
             .map(|(k, v)| (k.clone(), json!({"lastRunAtMs": v})))
             .collect();
+        if crate::state_format::is_refused(&self.state_path) {
+            return;
+        }
         if let Some(dir) = self.state_path.parent() {
             let _ = crate::fsutil::create_private_dir(dir);
         }

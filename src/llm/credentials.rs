@@ -69,7 +69,8 @@ fn auth_profile_key(state_dir: &Path, provider: &str) -> Option<Secret> {
         .join("main")
         .join("agent")
         .join("auth-profiles.json");
-    let store = crate::fsutil::read_json(&path).ok()??;
+    // A newer-format file is skipped (and listed in `status`), never misread.
+    let store = crate::state_format::read_json("auth-profiles", &path).ok()??;
     let profiles = store.get("profiles")?.as_object()?;
     let order: Vec<String> = store
         .get("order")

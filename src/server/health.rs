@@ -21,8 +21,10 @@ pub const FRESH_FOR: Duration = Duration::from_secs(1);
 /// `{path, count, recent[≤5]}` of one agent's `sessions.json`.
 pub fn session_store_summary(path: &Path, limit: usize) -> Value {
     let now = now_ms();
-    let mut rows: Vec<(String, i64)> = match crate::fsutil::read_json(path) {
-        Ok(Some(Value::Object(map))) => map
+    let index = crate::sessions::read_index(path);
+    let error = index.as_ref().err().cloned();
+    let mut rows: Vec<(String, i64)> = match index {
+        Ok(map) => map
             .into_iter()
             .filter(|(k, _)| k != "global" && k != "unknown")
             .map(|(k, v)| {
@@ -30,7 +32,7 @@ pub fn session_store_summary(path: &Path, limit: usize) -> Value {
                 (k, updated)
             })
             .collect(),
-        _ => vec![],
+        Err(_) => vec![],
     };
     let count = rows.len();
     rows.sort_by_key(|(_, u)| std::cmp::Reverse(*u));
@@ -39,7 +41,12 @@ pub fn session_store_summary(path: &Path, limit: usize) -> Value {
         .take(limit)
         .map(|(key, updated)| json!({"key": key, "updatedAt": updated, "age": now - updated}))
         .collect();
-    json!({"path": path.display().to_string(), "count": count, "recent": recent})
+    let mut out = json!({"path": path.display().to_string(), "count": count, "recent": recent});
+    if let Some(e) = error {
+        // A refused (newer-format) or corrupt store says so instead of looking empty.
+        out["error"] = json!(e);
+    }
+    out
 }
 
 /// Builds the HealthSummary (spec §3.2) from the current config and state files.
@@ -79,6 +86,7 @@ pub fn build(gw: &Gateway) -> Value {
         "defaultAgentId": default_id,
         "agents": agents,
         "sessions": session_store_summary(&gw.host.paths.sessions_store(&default_id), 5),
+        "stateFormat": crate::state_format::summary_json(&gw.host.paths.state_dir, &[&gw.cron.store_path]),
     })
 }
 

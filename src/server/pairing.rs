@@ -151,26 +151,59 @@ pub struct PairingStore {
     pub pending: BTreeMap<String, PendingRequest>,
     pub paired: BTreeMap<String, PairedDevice>,
     dirty: bool,
+    /// A file in a format this release does not read: both files are then read-only
+    /// (they are written together), so the newer file is never overwritten.
+    refused: Option<String>,
 }
 
 impl PairingStore {
-    /// Loads both files. A corrupt file is moved aside (never deleted) and reported.
+    /// Loads both files. A corrupt file is moved aside (never deleted) and reported; a
+    /// file in a newer format is left where it is, reported, and makes the store
+    /// read-only (devices it could read still connect, pairing answers the refusal).
     pub fn load(dir: &Path) -> (PairingStore, Vec<String>) {
         let mut warnings = vec![];
-        let pending = load_map(&dir.join("pending.json"), &mut warnings);
-        let paired = load_map(&dir.join("paired.json"), &mut warnings);
+        let mut refused = None;
+        let pending = load_map(
+            "devices-pending",
+            &dir.join("pending.json"),
+            &mut warnings,
+            &mut refused,
+        );
+        let paired = load_map(
+            "devices-paired",
+            &dir.join("paired.json"),
+            &mut warnings,
+            &mut refused,
+        );
         (
             PairingStore {
                 dir: dir.to_path_buf(),
                 pending,
                 paired,
                 dirty: false,
+                refused,
             },
             warnings,
         )
     }
 
+    /// Checked before any change, so memory never runs ahead of a file it cannot write.
+    fn writable(&self) -> std::io::Result<()> {
+        match &self.refused {
+            Some(r) => Err(std::io::Error::other(format!(
+                "device pairing is read-only: {r}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Why the store is read-only, if it is.
+    pub fn refused(&self) -> Option<&str> {
+        self.refused.as_deref()
+    }
+
     fn persist(&mut self) -> std::io::Result<()> {
+        self.writable()?;
         let pending = serde_json::to_value(&self.pending).map_err(std::io::Error::other)?;
         let paired = serde_json::to_value(&self.paired).map_err(std::io::Error::other)?;
         crate::fsutil::write_json_private(&self.dir.join("pending.json"), &pending)?;
@@ -190,6 +223,7 @@ impl PairingStore {
 
     /// Creates (or returns the existing) pending request for a device.
     pub fn request(&mut self, mut req: PendingRequest) -> std::io::Result<(PendingRequest, bool)> {
+        self.writable()?;
         let now = now_ms();
         self.prune(now);
         if let Some(existing) = self.pending.values().find(|p| p.device_id == req.device_id) {
@@ -206,6 +240,7 @@ impl PairingStore {
 
     /// Approves a pending request: merges roles/scopes and issues a token for its role.
     pub fn approve(&mut self, request_id: &str) -> std::io::Result<Option<PairedDevice>> {
+        self.writable()?;
         self.prune(now_ms());
         let Some(p) = self.pending.remove(request_id) else {
             return Ok(None);
@@ -268,6 +303,7 @@ impl PairingStore {
     }
 
     pub fn reject(&mut self, request_id: &str) -> std::io::Result<Option<PendingRequest>> {
+        self.writable()?;
         let removed = self.pending.remove(request_id);
         if removed.is_some() {
             self.persist()?;
@@ -309,6 +345,7 @@ impl PairingStore {
         role: &str,
         scopes: &[String],
     ) -> std::io::Result<Option<DeviceToken>> {
+        self.writable()?;
         let requested = normalize_scopes(scopes);
         let Some(device) = self.paired.get_mut(device_id) else {
             return Ok(None);
@@ -337,6 +374,7 @@ impl PairingStore {
 
     /// Forgets a paired device: its tokens stop working and it must pair again.
     pub fn remove(&mut self, device_id: &str) -> std::io::Result<Option<PairedDevice>> {
+        self.writable()?;
         let removed = self.paired.remove(device_id);
         if removed.is_some() {
             self.persist()?;
@@ -346,6 +384,7 @@ impl PairingStore {
 
     /// Revokes one role's token of a paired device (the device stays paired).
     pub fn revoke_token(&mut self, device_id: &str, role: &str) -> std::io::Result<bool> {
+        self.writable()?;
         let Some(t) = self
             .paired
             .get_mut(device_id)
@@ -373,13 +412,21 @@ impl PairingStore {
 }
 
 fn load_map<T: serde::de::DeserializeOwned>(
+    kind: &str,
     path: &Path,
     warnings: &mut Vec<String>,
+    refused: &mut Option<String>,
 ) -> BTreeMap<String, T> {
-    let value = match crate::fsutil::read_json(path) {
+    use crate::state_format::ReadError;
+    let value = match crate::state_format::read_json(kind, path) {
         Ok(Some(v)) => v,
         Ok(None) => return BTreeMap::new(),
-        Err(e) => {
+        Err(ReadError::Refused(r)) => {
+            // Logged once by the state-format registry, which `status` lists.
+            *refused = Some(r.to_string());
+            return BTreeMap::new();
+        }
+        Err(ReadError::Other(e)) => {
             warnings.push(quarantine(path, &e));
             return BTreeMap::new();
         }
@@ -473,5 +520,32 @@ mod tests {
         s.ensure_token("d", "operator", &[]).unwrap().unwrap();
         let text = std::fs::read_to_string(dir.path().join("paired.json")).unwrap();
         assert!(text.contains("futureField"));
+    }
+
+    #[test]
+    fn newer_file_is_refused_kept_and_makes_the_store_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let pending = r#"{"version": 2, "r": {"shape": "from the future"}}"#;
+        std::fs::write(dir.path().join("pending.json"), pending).unwrap();
+        let paired = serde_json::json!({"d": {"deviceId": "d", "publicKey": "k", "createdAtMs": 1, "approvedAtMs": 2,
+            "tokens": {"operator": {"token": "t", "role": "operator", "scopes": [], "createdAtMs": 1}}}});
+        std::fs::write(dir.path().join("paired.json"), paired.to_string()).unwrap();
+        let (mut s, w) = PairingStore::load(dir.path());
+        assert!(w.is_empty(), "{w:?}");
+        assert!(s.refused().unwrap().contains("newer clawdbot"));
+        // What could be read still serves: the paired device's token verifies.
+        assert!(s.verify_token("d", "t", "operator", &[]));
+        let e = s.request(req("dev2")).unwrap_err();
+        assert!(e.to_string().contains("read-only"), "{e}");
+        assert!(s.pending.is_empty());
+        assert!(s.flush().is_err());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("pending.json")).unwrap(),
+            pending
+        );
+        // A version-1 marker (what a tool may write) is read as the original's map.
+        std::fs::write(dir.path().join("pending.json"), r#"{"version": 1}"#).unwrap();
+        let (s, w) = PairingStore::load(dir.path());
+        assert!(w.is_empty() && s.refused().is_none(), "{w:?}");
     }
 }

@@ -134,6 +134,9 @@ pub struct GatewayInit {
 impl Gateway {
     pub fn new(init: GatewayInit) -> (Arc<Gateway>, Vec<String>) {
         let (pairing, warnings) = PairingStore::load(&init.paths.devices_dir());
+        // Every state file but the transcripts (checked as each is opened), so `status`
+        // lists a file written by a newer release before anything asks for it.
+        let _ = crate::state_format::scan::scan(&init.paths.state_dir, &[], false);
         let max_concurrent = init
             .loaded
             .resolved

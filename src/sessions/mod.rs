@@ -41,6 +41,19 @@ const KEPT_ON_RESET: &[&str] = &[
     "channel",
 ];
 
+/// Reads a `sessions.json` (state format `sessions-index`): a missing file is empty, a
+/// file that is not an object or is in a format this release does not read is an error.
+pub fn read_index(path: &Path) -> Result<Map<String, Value>, String> {
+    match crate::state_format::read_json("sessions-index", path)? {
+        Some(Value::Object(m)) => Ok(m),
+        Some(_) => Err(format!(
+            "{} is not a JSON object; move it aside to start fresh",
+            path.display()
+        )),
+        None => Ok(Map::new()),
+    }
+}
+
 #[derive(Debug)]
 pub struct Sessions {
     state_dir: PathBuf,
@@ -71,16 +84,10 @@ impl Sessions {
         self.dir(agent_id).join(format!("{session_id}.jsonl"))
     }
 
-    /// The index; a corrupt file is an error (never silently replaced: it holds history).
+    /// The index; a corrupt file is an error (never silently replaced: it holds history),
+    /// and so is one in a newer format (every write reads first, so it is never touched).
     pub fn load(&self, agent_id: &str) -> Result<Map<String, Value>, String> {
-        match crate::fsutil::read_json(&self.store_path(agent_id))? {
-            Some(Value::Object(m)) => Ok(m),
-            Some(_) => Err(format!(
-                "{} is not a JSON object; move it aside to start fresh",
-                self.store_path(agent_id).display()
-            )),
-            None => Ok(Map::new()),
-        }
+        read_index(&self.store_path(agent_id))
     }
 
     pub fn get(&self, agent_id: &str, key: &str) -> Option<Map<String, Value>> {
@@ -203,5 +210,29 @@ mod tests {
         assert!(s.load("main").unwrap().is_empty());
         std::fs::write(s.store_path("main"), "[1]").unwrap();
         assert!(s.load("main").unwrap_err().contains("not a JSON object"));
+    }
+
+    #[test]
+    fn a_newer_index_is_refused_for_every_change_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Sessions::new(dir.path());
+        std::fs::create_dir_all(s.dir("main")).unwrap();
+        let text = r#"{"version": 2, "sessions": {"k": {"sessionId": "x"}}}"#;
+        std::fs::write(s.store_path("main"), text).unwrap();
+        for e in [
+            s.load("main").unwrap_err(),
+            s.update("main", "k", |_| {}).unwrap_err(),
+            s.reset("main", "k").unwrap_err(),
+            s.delete("main", "k", true).unwrap_err(),
+        ] {
+            assert!(
+                e.contains("sessions.json") && e.contains("newer clawdbot"),
+                "{e}"
+            );
+        }
+        assert!(s.get("main", "k").is_none());
+        assert_eq!(std::fs::read_to_string(s.store_path("main")).unwrap(), text);
+        // Another agent's store is not affected.
+        assert!(s.update("other", "k", |_| {}).is_ok());
     }
 }

@@ -25,7 +25,16 @@ pub struct Stored {
     pub run_id: Option<String>,
 }
 
-/// Appends `message`; creates the file with its header first if needed.
+/// The state-format kind of a transcript (the header line carries the version).
+const KIND: &str = "transcript";
+
+/// The header this release writes (the original's current pi-coding-agent version).
+fn header_version() -> u32 {
+    crate::state_format::format(KIND).current
+}
+
+/// Appends `message`; creates the file with its header first if needed. Appending to an
+/// older transcript keeps its header: only `doctor --migrate` upgrades a file.
 pub fn append(
     path: &Path,
     session_id: &str,
@@ -44,11 +53,16 @@ pub fn append(
     }
     let mut f = opts.open(path)?;
     let len = f.metadata()?.len();
+    if len > 0 {
+        // Never append to a transcript in a format this release does not know.
+        let first = crate::state_format::scan::first_line(path)?;
+        crate::state_format::check_header(KIND, path, &first)?;
+    }
     let mut out = String::new();
     let parent = if len == 0 {
         let header = json!({
             "type": "session",
-            "version": 3,
+            "version": header_version(),
             "id": session_id,
             "timestamp": crate::util::iso_now(),
             "cwd": cwd.display().to_string(),
@@ -113,6 +127,7 @@ pub fn read(path: &Path) -> std::io::Result<(Vec<Stored>, usize)> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((vec![], 0)),
         Err(e) => return Err(e),
     };
+    crate::state_format::check_header(KIND, path, text.lines().next().unwrap_or(""))?;
     let mut out = vec![];
     let mut skipped = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -145,17 +160,23 @@ pub fn read(path: &Path) -> std::io::Result<(Vec<Stored>, usize)> {
     Ok((out, skipped))
 }
 
-/// The raw message objects (for `chat.history`), newest last.
-pub fn read_raw(path: &Path) -> Vec<Value> {
-    let Ok(bytes) = std::fs::read(path) else {
-        return vec![];
+/// The raw message objects (for `chat.history`), newest last; a missing file is empty,
+/// one in a format this release does not read is an error naming it.
+pub fn read_raw(path: &Path) -> Result<Vec<Value>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    String::from_utf8_lossy(&bytes)
+    let text = String::from_utf8_lossy(&bytes);
+    crate::state_format::check_header(KIND, path, text.lines().next().unwrap_or(""))
+        .map_err(|r| r.to_string())?;
+    Ok(text
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v.get("type").and_then(Value::as_str) == Some("message"))
         .filter_map(|v| v.get("message").cloned())
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -198,6 +219,25 @@ mod tests {
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect();
         assert_eq!(lines[2]["parentId"], lines[1]["id"]);
-        assert_eq!(read_raw(&p).len(), 3);
+        assert_eq!(read_raw(&p).unwrap().len(), 3);
+    }
+    #[test]
+    fn newer_header_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.jsonl");
+        let text = "{\"type\":\"session\",\"version\":4,\"id\":\"s\"}\n{\"type\":\"message\",\"message\":{\"role\":\"user\",\"content\":[]},\"z\":1}\n";
+        std::fs::write(&p, text).unwrap();
+        let e = append(&p, "s", dir.path(), &Message::user("x"), None, None).unwrap_err();
+        assert!(e.to_string().contains("newer clawdbot"), "{e}");
+        assert!(read(&p).unwrap_err().to_string().contains("version 4"));
+        assert!(read_raw(&p).unwrap_err().contains("roll forward"));
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
+        // An older (v2) transcript is read and appended to without touching its header.
+        let old = dir.path().join("o.jsonl");
+        std::fs::write(&old, "{\"type\":\"session\",\"version\":2,\"id\":\"o\"}\n").unwrap();
+        append(&old, "o", dir.path(), &Message::user("y"), None, None).unwrap();
+        let t = std::fs::read_to_string(&old).unwrap();
+        assert!(t.starts_with("{\"type\":\"session\",\"version\":2,"));
+        assert_eq!(read(&old).unwrap().0.len(), 1);
     }
 }

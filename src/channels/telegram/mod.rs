@@ -27,7 +27,7 @@ use super::accounts::Account;
 use super::inbox::{Inbox, Order};
 use super::kinds::{self, Kind};
 use super::worker::{Backoff, Handler, Queues, Reporter};
-use crate::fsutil::{read_json, write_json_private};
+use crate::fsutil::write_json_private;
 use crate::sessions::describe_io;
 use crate::util::now_ms;
 
@@ -130,9 +130,16 @@ fn offset_path(state_dir: &Path, account: &str) -> PathBuf {
 
 /// The account's inbox; the original's offset file (`update-offset-<account>.json`,
 /// `{version:1, lastUpdateId}`) is a floor, the inbox's own `lastUpdateId` wins.
+///
+/// An offset file in a newer format is neither read nor ever written (the refusal is
+/// logged and listed in `status`); the inbox's own `lastUpdateId` carries on.
 pub fn open_inbox(state_dir: &Path, account: &str) -> Result<Inbox, String> {
     let floor =
-        read_json(&offset_path(state_dir, account))?.and_then(|v| v.get("lastUpdateId")?.as_i64());
+        match crate::state_format::read_json("telegram-offset", &offset_path(state_dir, account)) {
+            Ok(v) => v.and_then(|v| v.get("lastUpdateId")?.as_i64()),
+            Err(crate::state_format::ReadError::Refused(_)) => None,
+            Err(e) => return Err(e.to_string()),
+        };
     Inbox::open(
         state_dir,
         "telegram",
@@ -159,7 +166,10 @@ pub fn accept(
     if let (false, Some(last)) = (fresh.is_empty(), inbox.last_key()) {
         // The inbox already records `lastUpdateId`; this file is the original's copy.
         let p = offset_path(state_dir, account);
-        if let Err(e) = write_json_private(&p, &json!({"version": 1, "lastUpdateId": last})) {
+        if crate::state_format::is_refused(&p) {
+            // Written by a newer release: left as it is.
+        } else if let Err(e) = write_json_private(&p, &json!({"version": 1, "lastUpdateId": last}))
+        {
             tracing::warn!(target: "channels", "[telegram] cannot write {}: {}", p.display(), describe_io(&e));
         }
     }
@@ -294,4 +304,32 @@ pub async fn run_account(ch: Arc<Channels>, account: Account) {
     }
     drop(queues);
     rep.stopped();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_offset_file_is_neither_read_nor_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = offset_path(dir.path(), "a");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let text = r#"{"version": 2, "lastUpdateId": 900}"#;
+        std::fs::write(&p, text).unwrap();
+        let inbox = open_inbox(dir.path(), "a").unwrap();
+        assert_eq!(inbox.offset(), None, "the newer file was read as a floor");
+        let fresh = accept(&inbox, dir.path(), "a", vec![json!({"update_id": 7})]).unwrap();
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(inbox.offset(), Some(8));
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
+        // The original's file (version 1) is the floor, and is kept up to date.
+        let q = offset_path(dir.path(), "b");
+        std::fs::write(&q, r#"{"version": 1, "lastUpdateId": 40}"#).unwrap();
+        let inbox = open_inbox(dir.path(), "b").unwrap();
+        assert_eq!(inbox.offset(), Some(41));
+        accept(&inbox, dir.path(), "b", vec![json!({"update_id": 41})]).unwrap();
+        let v = crate::fsutil::read_json(&q).unwrap().unwrap();
+        assert_eq!(v, json!({"version": 1, "lastUpdateId": 41}));
+    }
 }

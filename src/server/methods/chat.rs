@@ -113,13 +113,20 @@ pub fn history(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let rt = ctx.gw.runtime();
     let (agent_id, store_key) = keys::canonical(&rt.loaded.config, &client_key);
     let sessions = &ctx.gw.host.agents.sessions;
-    let entry = sessions.get(&agent_id, &store_key);
+    // A store this release refuses (a newer format) is an error, not an empty history.
+    let entry = sessions
+        .load(&agent_id)
+        .map_err(RpcError::unavailable)?
+        .get(&store_key)
+        .and_then(Value::as_object)
+        .cloned();
     let sid = entry
         .as_ref()
         .and_then(|e| e.get("sessionId"))
         .and_then(Value::as_str);
     let mut messages = match sid {
-        Some(sid) => transcript::read_raw(&sessions.transcript_path(&agent_id, sid)),
+        Some(sid) => transcript::read_raw(&sessions.transcript_path(&agent_id, sid))
+            .map_err(RpcError::unavailable)?,
         None => vec![],
     };
     if messages.len() > limit {

@@ -147,7 +147,7 @@ pub fn sessions_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     let mut rows = vec![];
     for id in &ids {
         let path = gw.host.paths.sessions_store(id);
-        let Ok(Some(Value::Object(map))) = crate::fsutil::read_json(&path) else {
+        let Ok(map) = crate::sessions::read_index(&path) else {
             continue;
         };
         for (key, entry) in map {

@@ -48,7 +48,12 @@ pub fn preview(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
         .take(64)
         .map(|k| {
             let (agent, key) = keys::canonical(&rt.loaded.config, k);
-            let Some(entry) = sessions.get(&agent, &key) else {
+            // A refused (newer-format) or corrupt store is an error, not "missing".
+            let entry = match sessions.load(&agent) {
+                Ok(all) => all.get(&key).and_then(Value::as_object).cloned(),
+                Err(_) => return json!({"key": k, "status": "error", "items": []}),
+            };
+            let Some(entry) = entry else {
                 return json!({"key": k, "status": "missing", "items": []});
             };
             let Some(sid) = entry.get("sessionId").and_then(Value::as_str) else {

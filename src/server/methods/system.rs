@@ -111,6 +111,7 @@ pub fn status(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
             "recent": recent,
             "byAgent": by_agent,
         },
+        "stateFormat": crate::state_format::summary_json(&gw.host.paths.state_dir, &[&gw.cron.store_path]),
         "gateway": {
             "version": crate::VERSION,
             "pid": std::process::id(),

@@ -63,6 +63,10 @@ rec {
   skills = lib.mapAttrs (_: v: "${v}") cfg.skills;
   skillsDir = "${cfg.stateDir}/skills";
 
+  # `migrateState`: upgrade old state files before the gateway starts (the gateway's
+  # lock is free then). Null when off.
+  migrateCommand = if cfg.migrateState then "${lib.getExe cfg.package} doctor --migrate" else null;
+
   # The admin command bound to this gateway (its config, state and option path).
   cli = import ./cli-wrapper.nix { inherit pkgs lib; } {
     name = "clawdbot${suffix}";

@@ -83,6 +83,7 @@ let
       Type = "notify";
       NotifyAccess = "main";
       ExecStart = lib.escapeShellArgs g.args;
+      ExecStartPre = lib.mkIf (g.migrateCommand != null) "-${g.migrateCommand}";
       ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
       Restart = "on-failure";
       RestartSec = 2;
@@ -104,7 +105,16 @@ let
   launchdAgent = g: {
     enable = true;
     config = {
-      ProgramArguments = g.args;
+      # launchd has no pre-start step: a shell runs the migration, then becomes the gateway.
+      ProgramArguments =
+        if g.migrateCommand == null then
+          g.args
+        else
+          [
+            "/bin/sh"
+            "-c"
+            "${g.migrateCommand}; exec ${lib.escapeShellArgs g.args}"
+          ];
       RunAtLoad = true;
       KeepAlive = true;
       ProcessType = "Background";

@@ -145,7 +145,8 @@ let
       Type = "notify";
       NotifyAccess = "main";
       ExecStart = "${lib.getExe g.cfg.package} gateway ${lib.escapeShellArgs g.cfg.extraArgs}";
-      ExecStartPre = "${g.prepare}";
+      # `-`: a failed migration leaves the files as they were and must not block the start.
+      ExecStartPre = [ "${g.prepare}" ] ++ lib.optional (g.migrateCommand != null) "-${g.migrateCommand}";
       ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
       Restart = "on-failure";
       RestartSec = 2;

@@ -259,6 +259,18 @@ in
     '';
   };
 
+  migrateState = lib.mkOption {
+    type = lib.types.bool;
+    default = false;
+    description = ''
+      Run `clawdbot doctor --migrate` before each start: state files in an older format
+      are upgraded to this release's (each one backed up first as `<file>.v<N>.bak`). Off
+      by default, so that after a rollback the previous release can still read every
+      state file (docs/state-format.md); turn it on once you will not go back. A failed
+      migration does not stop the gateway from starting (the files stay as they were).
+    '';
+  };
+
   extraArgs = lib.mkOption {
     type = lib.types.listOf lib.types.str;
     default = [ ];

@@ -283,6 +283,24 @@ in
       };
     };
 
+    # migrateState: the user unit gets an ExecStartPre whose failure is ignored; launchd,
+    # which has no such step, runs it from a shell that then becomes the gateway.
+    migrateStateRunsBeforeStart = {
+      actual = {
+        off = (unit { }).Service ? ExecStartPre;
+        linux = (unit { migrateState = true; }).Service.ExecStartPre;
+        darwin = (agent { migrateState = true; }).ProgramArguments;
+      };
+      expected = {
+        off = false;
+        linux = "-${exe} doctor --migrate";
+        darwin = [
+          "/bin/sh"
+          "-c"
+          "${darwin.pkgs.clawdbot}/bin/clawdbot doctor --migrate; exec ${darwin.pkgs.clawdbot}/bin/clawdbot gateway"
+        ];
+      };
+    };
     darwinLaunchdAgent = {
       actual =
         let

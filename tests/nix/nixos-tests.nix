@@ -165,12 +165,13 @@ in
     documents =
       h.pkgs.runCommand "clawdbot-documents-pre-start" { }
         "ln -s ${
-          (enabled {
-            workspace.path = workspace;
-            workspace.documents = documents;
-            stateDir = "${workspace}-state";
-            inherit skills;
-          }).systemd.services.clawdbot-gateway.serviceConfig.ExecStartPre
+          builtins.head
+            (enabled {
+              workspace.path = workspace;
+              workspace.documents = documents;
+              stateDir = "${workspace}-state";
+              inherit skills;
+            }).systemd.services.clawdbot-gateway.serviceConfig.ExecStartPre
         } $out";
     # The program of `nix run .#gateway` (apps.<system>.gateway), around the real binary.
     app = import ../../nix/app.nix {
@@ -602,6 +603,18 @@ in
       actual = sc { skills.".hidden" = ./fixtures/skills/weather; };
       expectedError = "services.clawdbot.skills.\".hidden\": a skill name may only contain";
     };
+    # migrateState: `doctor --migrate` before each start, its failure ignored (`-`); off by
+    # default so a rollback can read every state file.
+    migrateStateRunsBeforeStart = {
+      actual = map (extra: builtins.tail (sc extra).ExecStartPre) [
+        { }
+        { migrateState = true; }
+      ];
+      expected = [
+        [ ]
+        [ "-${h.pkgs.clawdbot}/bin/clawdbot doctor --migrate" ]
+      ];
+    };
     workspaceDefaults = {
       actual =
         let
@@ -625,7 +638,7 @@ in
           s = (svc { workspace.documents = documents; }).serviceConfig;
         in
         {
-          preStart = lib.hasInfix "-clawdbot-prepare" s.ExecStartPre;
+          preStart = lib.hasInfix "-clawdbot-prepare" (builtins.head s.ExecStartPre);
           readWrite = s ? ReadWritePaths;
         };
       expected = {
@@ -698,7 +711,7 @@ in
           inherit (s.serviceConfig) LoadCredential;
           inherit (s.environment) ANTHROPIC_API_KEY_FILE;
           firewall = template.networking.firewall.allowedTCPPorts;
-          documents = lib.hasInfix "clawdbot-prepare" s.serviceConfig.ExecStartPre;
+          documents = lib.hasInfix "clawdbot-prepare" (builtins.head s.serviceConfig.ExecStartPre);
           telegram = json.channels.telegram.tokenFile;
           workspace = json.agents.defaults.workspace;
           cli = names template.environment.systemPackages;

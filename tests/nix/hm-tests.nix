@@ -80,19 +80,8 @@ let
     "AGENTS.md" = ./fixtures/AGENTS.md;
     "notes/USER.md".text = "Alice.\n";
   };
-  # As in nixos-tests.nix: a directory and a package, as a list.
-  skills = [
-    ./fixtures/skills/weather
-    (linux.pkgs.runCommand "clawdbot-skill-notes-1.0"
-      {
-        pname = "notes";
-      }
-      ''
-        mkdir -p $out
-        printf -- '---\nname: notes\ndescription: Take notes.\n---\n' > $out/SKILL.md
-      ''
-    )
-  ];
+  # Declared skills (fixtures/skills.nix says which).
+  skills = import ./fixtures/skills.nix linux.pkgs.runCommand;
 in
 {
   cases = {

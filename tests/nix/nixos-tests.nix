@@ -34,20 +34,8 @@ let
     "notes/USER.md".text = "Alice.\n";
   };
   names = map (p: p.name);
-  # Declared skills: a directory in the configuration and a "package" (a derivation whose
-  # output holds SKILL.md), given as a list (names from the dir and the pname).
-  skills = [
-    ./fixtures/skills/weather
-    (h.pkgs.runCommand "clawdbot-skill-notes-1.0"
-      {
-        pname = "notes";
-      }
-      ''
-        mkdir -p $out
-        printf -- '---\nname: notes\ndescription: Take notes.\n---\n' > $out/SKILL.md
-      ''
-    )
-  ];
+  # Declared skills (fixtures/skills.nix says which).
+  skills = import ./fixtures/skills.nix h.pkgs.runCommand;
   # templates/nixos, through its own flake.nix, with nixosSystem played by the harness.
   template =
     ((import ../../templates/nixos/flake.nix).outputs {

@@ -303,7 +303,8 @@ write_extra() {
       done
     done
     if [ -n "$HOME_VOLUME" ]; then
-      printf 'volumes:\n  %s:\n' "$HOME_VOLUME"
+      # name: the volume is called exactly that, not <project>_<name>.
+      printf 'volumes:\n  %s:\n    name: %s\n' "$HOME_VOLUME" "$HOME_VOLUME"
     fi
   } >"$EXTRA_FILE"
 }

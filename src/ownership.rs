@@ -67,7 +67,11 @@ fn access_error(path: &Path, mode: libc::c_int) -> Option<libc::c_int> {
     if rc == 0 {
         None
     } else {
-        Some(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EACCES))
+        Some(
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EACCES),
+        )
     }
 }
 

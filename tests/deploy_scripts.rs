@@ -281,6 +281,10 @@ fn docker_setup_dry_run_writes_env_and_overrides_only_to_its_dir_and_keeps_the_t
                 .contains_key("clawdbot_home"),
             "the named volume is declared"
         );
+        assert_eq!(
+            y["volumes"]["clawdbot_home"]["name"], "clawdbot_home",
+            "the volume keeps its name (no <project>_ prefix)"
+        );
     }
 
     // The commands: build with the packages, onboarding in the CLI container, the gateway.

@@ -300,8 +300,9 @@ fn docker_setup_dry_run_writes_env_and_overrides_only_to_its_dir_and_keeps_the_t
     let build = pos(&format!(
         "docker build --build-arg CLAWDBOT_DOCKER_APT_PACKAGES=ffmpeg\\ git -t clawdbot:local -f {root}/Dockerfile {root}"
     ));
+    // -T: the test has no terminal on stdin, so compose run gets no pseudo-TTY.
     let onboard_cmd = format!(
-        "{compose} run --rm clawdbot-cli onboard --non-interactive --gateway-bind lan --gateway-port 18789"
+        "{compose} run --rm -T clawdbot-cli onboard --non-interactive --gateway-bind lan --gateway-port 18789"
     );
     let onboard = pos(&onboard_cmd);
     let up = pos(&format!("{compose} up -d clawdbot-gateway"));
@@ -422,7 +423,7 @@ fn docker_setup_real_run_calls_docker_in_order_and_is_idempotent() {
                 "build --build-arg CLAWDBOT_DOCKER_APT_PACKAGES= -t clawdbot:local -f {root}/Dockerfile {root}"
             ),
             format!(
-                "{compose} run --rm clawdbot-cli onboard --non-interactive --gateway-bind lan --gateway-port 18789"
+                "{compose} run --rm -T clawdbot-cli onboard --non-interactive --gateway-bind lan --gateway-port 18789"
             ),
             format!("{compose} up -d clawdbot-gateway"),
         ]

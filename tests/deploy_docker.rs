@@ -163,9 +163,7 @@ fn dockerfile_stages_user_healthcheck_and_cmd_are_as_required() {
             .map(|i| i.args.as_str())
             .collect();
         assert!(
-            copies
-                .iter()
-                .any(|c| *c == "--from=binary /out/clawdbot /usr/local/bin/clawdbot"),
+            copies.contains(&"--from=binary /out/clawdbot /usr/local/bin/clawdbot"),
             "{name} has the binary"
         );
         assert!(

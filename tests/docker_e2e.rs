@@ -139,6 +139,11 @@ fn docker_image_compose_and_setup_end_to_end() {
             "the default image is {size} bytes, over {MAX_IMAGE_BYTES}"
         );
         build(&engine, &ctx, IMAGE_APT, "jq");
+        let apt_size: u64 = engine.inspect(IMAGE_APT, "{{.Size}}").parse().unwrap();
+        eprintln!(
+            "docker e2e: image {IMAGE_APT} (CLAWDBOT_DOCKER_APT_PACKAGES=jq) is {apt_size} bytes ({:.1} MB)",
+            apt_size as f64 / 1e6
+        );
         let jq = engine.ok(&[
             "run",
             "--rm",

@@ -113,8 +113,10 @@ step "lint"
 cargo clippy --locked --all-targets -- -D warnings
 
 step "tests"
-# The release binary first: tests/docker_e2e.rs puts it into the image (the soak uses it too).
-cargo build --release --locked --bin clawdbot
+# The release binary first, as the soak builds it (the bench profile inherits release and
+# writes target/release/clawdbot, so the soak below rebuilds nothing): tests/docker_e2e.rs
+# puts it into the image. `cargo build --release` would be a second full LTO build.
+cargo bench --locked --bench soak --no-run
 # lib, binary and integration tests (benches are run by `cargo bench`, see BENCHMARKS.md).
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT

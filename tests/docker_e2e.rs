@@ -122,7 +122,11 @@ fn docker_image_compose_and_setup_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     {
         let engine = Engine::start(&tools.dockerd, &tools.cli, &cache.join("data"));
-        base_images(&engine, &cache);
+        // The debootstrap tarball outside target/ (CI clones afresh), one per day.
+        let base_cache = std::env::var_os("CLAWDBOT_DOCKER_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("clawdbot-docker-e2e-cache"));
+        base_images(&engine, &base_cache);
         let ctx = tmp.path().join("context");
         std::fs::create_dir(&ctx).unwrap();
         std::fs::copy(&binary, ctx.join("clawdbot")).unwrap();
@@ -174,7 +178,7 @@ fn docker_image_compose_and_setup_end_to_end() {
 fn base_images(engine: &Engine, cache: &Path) {
     let t = Instant::now();
     let mut cmd = Command::new(repo().join("tests/docker/base-images.sh"));
-    cmd.arg(cache.join("base"));
+    cmd.arg(cache);
     engine.env(&mut cmd);
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs = vec![engine.cli.parent().unwrap().to_path_buf()];

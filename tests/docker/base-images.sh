@@ -3,7 +3,7 @@
 # reachable on CI. Used by tests/docker_e2e.rs; needs root, debootstrap and a docker CLI
 # pointed at the test's own daemon (DOCKER_HOST).
 #
-#   tests/docker/base-images.sh CACHE_DIR
+#   tests/docker/base-images.sh CACHE_DIR      (the test passes $TMPDIR/clawdbot-docker-e2e-cache)
 #
 # One `debootstrap --variant=minbase trixie` (plus ca-certificates, tzdata, libstdc++6),
 # cached as CACHE_DIR/trixie-minbase-YYYYMMDD.tar so reruns on the same day skip it, becomes:

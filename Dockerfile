@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 #
 # The Clawdbot gateway (Rust) as a container image. Guide: docs/deploy.md.
 #
@@ -8,18 +7,26 @@
 #
 # Two runtime flavours, chosen by the build argument CLAWDBOT_DOCKER_APT_PACKAGES:
 #   empty (default)  distroless glibc base + the binary + busybox (the `sh` the agent's
-#                    exec tool runs, and `wget` for the health check): about 32 MB
+#                    exec tool runs, and `wget` for the health check); size: BENCHMARKS.md
 #   "ffmpeg git ..." debian:trixie-slim with those apt packages installed
 # Everything is Debian 13 (trixie): builder, runtimes and busybox share one glibc.
 # Both run as uid 1000 with HOME=/home/node, so the original's volume paths
-# (/home/node/.clawdbot, /home/node/clawd) keep working.
+# (/home/node/.clawdbot, /home/node/clawd) keep working. User, HOME, port, health check
+# and command are the contract in nix/container-contract.json (nix/docker.nix reads it).
+#
+# Where the binary comes from, by the build argument CLAWDBOT_BINARY_FROM:
+#   cargo (default)  built here by `cargo build --release --locked` from the context
+#   prebuilt         the file CLAWDBOT_PREBUILT_BINARY of the context, built outside
+#                    (CI builds on the host: no Rust image can be pulled there)
+# No `# syntax=` line: it would pull a frontend image; the engine's built-in BuildKit
+# frontend (Docker >= 20.10) reads everything here.
 
 ARG RUST_VERSION=1.95
 ARG CLAWDBOT_DOCKER_APT_PACKAGES=""
+ARG CLAWDBOT_BINARY_FROM=cargo
 
-# --- build ------------------------------------------------------------------------------
-FROM rust:${RUST_VERSION}-slim-trixie AS builder
-
+# --- tools: busybox and the runtime user's files ------------------------------------------
+FROM debian:trixie-slim AS tools
 # busybox-static: a 2 MB shell, coreutils and wget for the distroless runtime, with a
 # link per applet so commands the agent runs are found on PATH.
 # hadolint ignore=DL3008
@@ -30,15 +37,6 @@ RUN apt-get update \
  && for applet in $(/out/bin/busybox --list); do \
       [ "$applet" = busybox ] || ln -s busybox "/out/bin/$applet"; \
     done
-
-WORKDIR /src
-# The crate embeds ui/ and src/config/schema/original.json at compile time; .dockerignore
-# keeps target/, .git, docs and tests out of the context.
-COPY . .
-RUN --mount=type=cache,id=clawdbot-cargo-registry,target=/usr/local/cargo/registry \
-    --mount=type=cache,id=clawdbot-target,target=/src/target \
-    cargo build --release --locked \
- && install -D -m 0755 target/release/clawdbot /out/clawdbot
 
 # The runtime user (uid/gid 1000, "node" as in the original's image) and its home.
 RUN install -d -m 0755 /rootfs/etc \
@@ -56,16 +54,35 @@ RUN install -d -m 0755 /rootfs/etc \
       'nonroot:x:65532:' \
       'node:x:1000:' >/rootfs/etc/group
 
+# --- the binary, built here (default) -----------------------------------------------------
+FROM rust:${RUST_VERSION}-slim-trixie AS build-cargo
+WORKDIR /src
+# The crate embeds ui/ and src/config/schema/original.json at compile time; .dockerignore
+# keeps target/, .git, docs and tests out of the context.
+COPY . .
+RUN --mount=type=cache,id=clawdbot-cargo-registry,target=/usr/local/cargo/registry \
+    --mount=type=cache,id=clawdbot-target,target=/src/target \
+    cargo build --release --locked \
+ && install -D -m 0755 target/release/clawdbot /out/clawdbot
+
+# --- the binary, built outside (CLAWDBOT_BINARY_FROM=prebuilt) ----------------------------
+FROM scratch AS build-prebuilt
+ARG CLAWDBOT_PREBUILT_BINARY=clawdbot
+COPY ${CLAWDBOT_PREBUILT_BINARY} /out/clawdbot
+
+# hadolint ignore=DL3006
+FROM build-${CLAWDBOT_BINARY_FROM} AS binary
+
 # --- runtime: distroless (default) -------------------------------------------------------
 FROM gcr.io/distroless/cc-debian13:nonroot AS runtime
 USER 0:0
-COPY --from=builder /rootfs/etc/passwd /rootfs/etc/group /etc/
-COPY --from=builder /out/bin/ /usr/local/bin/
+COPY --from=tools /rootfs/etc/passwd /rootfs/etc/group /etc/
+COPY --from=tools /out/bin/ /usr/local/bin/
 # No shell yet, so exec form: /bin/sh for the exec tool, `fly ssh console` and `docker exec`.
 # hadolint ignore=DL4005
 RUN ["/usr/local/bin/busybox", "sh", "-c", "mkdir -p /bin && ln -s /usr/local/bin/busybox /bin/sh"]
-COPY --from=builder --chown=1000:1000 /rootfs/home/ /home/
-COPY --from=builder /out/clawdbot /usr/local/bin/clawdbot
+COPY --from=tools --chown=1000:1000 /rootfs/home/ /home/
+COPY --from=binary /out/clawdbot /usr/local/bin/clawdbot
 USER 1000:1000
 
 # --- runtime: Debian with extra apt packages (CLAWDBOT_DOCKER_APT_PACKAGES) -------------
@@ -76,12 +93,12 @@ ARG CLAWDBOT_DOCKER_APT_PACKAGES
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates $CLAWDBOT_DOCKER_APT_PACKAGES \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/* \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* \
  && groupadd --gid 1000 node \
  && useradd --uid 1000 --gid 1000 --home-dir /home/node --shell /bin/bash node
-COPY --from=builder /out/bin/busybox /usr/local/bin/busybox
-COPY --from=builder --chown=1000:1000 /rootfs/home/ /home/
-COPY --from=builder /out/clawdbot /usr/local/bin/clawdbot
+COPY --from=tools /out/bin/busybox /usr/local/bin/busybox
+COPY --from=tools --chown=1000:1000 /rootfs/home/ /home/
+COPY --from=binary /out/clawdbot /usr/local/bin/clawdbot
 USER 1000:1000
 
 # --- the image: runtime, or runtime-apt when packages were asked for ---------------------

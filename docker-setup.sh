@@ -12,10 +12,12 @@
 #      and docker-compose.extra.yml when CLAWDBOT_EXTRA_MOUNTS or CLAWDBOT_HOME_VOLUME is
 #      set (removed again when neither is)
 #   3. the config and workspace directories are created (owned by uid 1000 when run as root)
-#   4. docker build, with CLAWDBOT_DOCKER_APT_PACKAGES as a build argument
+#   4. docker build, with CLAWDBOT_DOCKER_APT_PACKAGES as a build argument (skipped with
+#      CLAWDBOT_DOCKER_BUILD=0: the image CLAWDBOT_IMAGE must exist, e.g. `docker load`ed)
 #   5. onboarding in the CLI container, unless the config already exists
 #   6. docker compose up -d clawdbot-gateway, then the URL and next steps are printed
-# Running it again keeps the token and the settings.
+# Running it again keeps the token and the settings. A docker-compose.override.yml next to
+# this script is used too, as plain `docker compose` would.
 #
 # --dry-run writes the files a run would write into $CLAWDBOT_DRY_RUN_DIR (default
 # ./docker-setup.dry-run), prints them with secrets redacted, prints the commands, and
@@ -31,6 +33,7 @@
 #   CLAWDBOT_EXTRA_MOUNTS         extra bind mounts: host:container[:ro|rw],... (none)
 #   CLAWDBOT_HOME_VOLUME          a named volume for all of /home/node (none)
 #   CLAWDBOT_DOCKER_APT_PACKAGES  apt packages baked into the image, space-separated (none)
+#   CLAWDBOT_DOCKER_BUILD         1: build the image; 0: use the existing CLAWDBOT_IMAGE (1)
 set -euo pipefail
 
 die() {
@@ -138,6 +141,7 @@ WORKSPACE_DIR="$(abs_path "$(setting CLAWDBOT_WORKSPACE_DIR "$HOME/clawd")")"
 EXTRA_MOUNTS="$(setting CLAWDBOT_EXTRA_MOUNTS "" empty-ok)"
 HOME_VOLUME="$(setting CLAWDBOT_HOME_VOLUME "" empty-ok)"
 APT_PACKAGES="$(setting CLAWDBOT_DOCKER_APT_PACKAGES "" empty-ok)"
+DO_BUILD="${CLAWDBOT_DOCKER_BUILD:-1}"
 
 if [ -n "${CLAWDBOT_GATEWAY_TOKEN:-}" ]; then
   TOKEN="$CLAWDBOT_GATEWAY_TOKEN"
@@ -161,6 +165,10 @@ esac
 if ! [[ $PORT =~ ^[0-9]{1,5}$ ]] || [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then
   die "CLAWDBOT_GATEWAY_PORT must be a port number (got: $PORT)"
 fi
+case $DO_BUILD in
+  0 | 1) ;;
+  *) die "CLAWDBOT_DOCKER_BUILD must be 1 (build) or 0 (use the existing image; got: $DO_BUILD)" ;;
+esac
 case $TOKEN in
   *[[:space:]\'\"]*) die "CLAWDBOT_GATEWAY_TOKEN must not contain spaces or quotes" ;;
 esac
@@ -211,7 +219,12 @@ done
 
 if [ "$DRY_RUN" -eq 0 ]; then
   command -v docker >/dev/null 2>&1 || die "docker not found: install Docker Engine (or Docker Desktop) with the compose plugin"
-  docker compose version >/dev/null 2>&1 || die "Docker Compose v2 is not available (try: docker compose version)"
+  if ! docker compose version >/dev/null 2>&1; then
+    if command -v docker-compose >/dev/null 2>&1; then
+      die "only docker-compose (Compose v1) was found; this script needs Compose v2 (\`docker compose\`): install the compose plugin"
+    fi
+    die "Docker Compose v2 is not available (try: docker compose version)"
+  fi
 fi
 
 # --- files -----------------------------------------------------------------------------------
@@ -290,7 +303,8 @@ write_extra() {
       done
     done
     if [ -n "$HOME_VOLUME" ]; then
-      printf 'volumes:\n  %s:\n' "$HOME_VOLUME"
+      # name: the volume is called exactly that, not <project>_<name>.
+      printf 'volumes:\n  %s:\n    name: %s\n' "$HOME_VOLUME" "$HOME_VOLUME"
     fi
   } >"$EXTRA_FILE"
 }
@@ -305,6 +319,14 @@ if [ -n "$HOME_VOLUME" ] || [ "${#MOUNTS[@]}" -gt 0 ]; then
 elif [ -f "$EXTRA_FILE" ]; then
   rm -f "$EXTRA_FILE"
 fi
+# With -f, compose no longer reads docker-compose.override.yml by itself.
+if [ -f "$ROOT_DIR/docker-compose.override.yml" ]; then
+  COMPOSE+=(-f "$ROOT_DIR/docker-compose.override.yml")
+  if [ "$HINT" != "docker compose" ]; then HINT="$HINT -f docker-compose.override.yml"; fi
+fi
+# No terminal (CI, cloud-init, a pipe): `compose run` without a pseudo-TTY.
+RUN_TTY=()
+[ -t 0 ] || RUN_TTY=(-T)
 
 # --- commands --------------------------------------------------------------------------------
 
@@ -347,9 +369,14 @@ elif [ "$(id -u)" -ne 1000 ] && [ "$(uname -s)" = Linux ]; then
   warn "the container runs as uid 1000 and you are uid $(id -u): if it cannot write $CONFIG_DIR, run: sudo chown -R 1000:1000 $CONFIG_DIR $WORKSPACE_DIR"
 fi
 
-echo "==> Building the image $IMAGE"
-run docker build --build-arg "CLAWDBOT_DOCKER_APT_PACKAGES=$APT_PACKAGES" \
-  -t "$IMAGE" -f "$ROOT_DIR/Dockerfile" "$ROOT_DIR"
+if [ "$DO_BUILD" -eq 1 ]; then
+  echo "==> Building the image $IMAGE"
+  run docker build --build-arg "CLAWDBOT_DOCKER_APT_PACKAGES=$APT_PACKAGES" \
+    -t "$IMAGE" -f "$ROOT_DIR/Dockerfile" "$ROOT_DIR"
+else
+  echo "==> Using the existing image $IMAGE (CLAWDBOT_DOCKER_BUILD=0)"
+  run docker image inspect --format '{{.Id}}' "$IMAGE"
+fi
 
 export CLAWDBOT_IMAGE="$IMAGE" CLAWDBOT_GATEWAY_TOKEN="$TOKEN" CLAWDBOT_GATEWAY_BIND="$BIND" \
   CLAWDBOT_GATEWAY_PORT="$PORT" CLAWDBOT_CONFIG_DIR="$CONFIG_DIR" \
@@ -360,7 +387,7 @@ echo "==> Onboarding"
 if [ -f "$CONFIG_DIR/clawdbot.json" ]; then
   echo "$CONFIG_DIR/clawdbot.json exists: onboarding skipped (to run it again: $HINT run --rm clawdbot-cli onboard)"
 else
-  run "${COMPOSE[@]}" run --rm clawdbot-cli onboard --non-interactive --gateway-bind "$BIND" --gateway-port 18789
+  run "${COMPOSE[@]}" run --rm ${RUN_TTY[@]+"${RUN_TTY[@]}"} clawdbot-cli onboard --non-interactive --gateway-bind "$BIND" --gateway-port 18789
 fi
 
 echo "==> Starting the gateway"

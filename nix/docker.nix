@@ -1,14 +1,26 @@
-# The gateway as an OCI image built by Nix (`nix build .#dockerImage`, Linux only), the
-# same shape as the Dockerfile's: uid 1000 with HOME /home/node (the guide's volume
-# paths), busybox for the agent's `sh` and the health check, `--bind lan` on 18789 with
-# the token from CLAWDBOT_GATEWAY_TOKEN(_FILE). Load with `docker load < result`.
+# The gateway as an OCI image built by Nix (`nix build .#dockerImage`, Linux only). Its
+# runtime contract (user, HOME, working dir, port, health check, command, no entrypoint)
+# is read from container-contract.json, the file the Dockerfile's checks read too, so the
+# two images cannot drift. busybox gives the agent's `sh` and the health check's `wget`;
+# /usr/local/bin holds the same paths as the Dockerfile's image (compose's health check
+# and `clawdbot` on PATH). Load with `docker load < result`.
 {
   dockerTools,
   gateway,
   busybox,
 }:
 let
-  port = "18789";
+  contract = builtins.fromJSON (builtins.readFile ./container-contract.json);
+  inherit (contract) healthcheck;
+  seconds = s: s * 1000000000;
+  ids = builtins.head (builtins.split ":" contract.user);
+  home = builtins.substring 1 (builtins.stringLength contract.home) contract.home;
+  dirCommands = builtins.concatStringsSep "\n" (
+    map (d: "mkdir -p .${d}") (builtins.attrNames contract.dirs)
+  );
+  modeCommands = builtins.concatStringsSep "\n" (
+    map (d: "chmod ${contract.dirs.${d}} .${d}") (builtins.attrNames contract.dirs)
+  );
 in
 dockerTools.buildLayeredImage {
   name = "clawdbot";
@@ -20,49 +32,34 @@ dockerTools.buildLayeredImage {
   ];
   # The runtime user and its writable directories (the image has no other writable place).
   extraCommands = ''
-    mkdir -p etc tmp home/node/.clawdbot home/node/clawd
+    mkdir -p etc tmp usr/local/bin ${home}
+    ${dirCommands}
     chmod 1777 tmp
-    printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'node:x:1000:1000:clawdbot:/home/node:/bin/sh' > etc/passwd
-    printf '%s\n' 'root:x:0:' 'node:x:1000:' > etc/group
+    ln -s /bin/busybox usr/local/bin/busybox
+    ln -s /bin/clawdbot usr/local/bin/clawdbot
+    printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'node:x:${ids}:${ids}:clawdbot:${contract.home}:/bin/sh' > etc/passwd
+    printf '%s\n' 'root:x:0:' 'node:x:${ids}:' > etc/group
   '';
   fakeRootCommands = ''
-    chown -R 1000:1000 home/node
-    chmod 0700 home/node/.clawdbot
+    chown -R ${contract.user} ${home}
+    ${modeCommands}
   '';
   config = {
-    User = "1000:1000";
-    WorkingDir = "/home/node";
-    Env = [
-      "HOME=/home/node"
-      "CLAWDBOT_STATE_DIR=/home/node/.clawdbot"
-      "PATH=/bin"
+    User = contract.user;
+    WorkingDir = contract.workdir;
+    Env = (map (k: "${k}=${contract.env.${k}}") (builtins.attrNames contract.env)) ++ [
+      "PATH=/usr/local/bin:/bin"
     ];
-    Cmd = [
-      "/bin/clawdbot"
-      "gateway"
-      "--bind"
-      "lan"
-      "--port"
-      port
-    ];
-    ExposedPorts."${port}/tcp" = { };
+    Entrypoint = contract.entrypoint;
+    Cmd = contract.cmd;
+    ExposedPorts."${toString contract.port}/tcp" = { };
     Healthcheck = {
-      Test = [
-        "CMD"
-        "/bin/wget"
-        "-q"
-        "-O"
-        "/dev/null"
-        "http://127.0.0.1:${port}/healthz"
-      ];
+      Test = [ "CMD" ] ++ healthcheck.test;
       # Nanoseconds.
-      Interval = 30000000000;
-      Timeout = 5000000000;
-      Retries = 3;
-    };
-    Volumes = {
-      "/home/node/.clawdbot" = { };
-      "/home/node/clawd" = { };
+      Interval = seconds healthcheck.interval_s;
+      Timeout = seconds healthcheck.timeout_s;
+      StartPeriod = seconds healthcheck.start_period_s;
+      Retries = healthcheck.retries;
     };
   };
 }

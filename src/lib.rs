@@ -16,6 +16,7 @@ pub mod llm;
 pub mod lock;
 pub mod logging;
 pub mod nix;
+pub mod ownership;
 pub mod paths;
 pub mod protocol;
 pub mod sandbox;

@@ -16,65 +16,114 @@ use clawdbot::cli::{Cli, Command as Sub};
 use deploy_support::*;
 use serde_json::Value;
 
+/// The runtime contract both images follow (nix/docker.nix reads the same file).
+fn contract() -> Value {
+    serde_json::from_str(&read("nix/container-contract.json")).expect("contract JSON")
+}
+
+fn stage<'a>(
+    st: &'a [(String, String, Vec<&'a deploy_support::Instr>)],
+    name: &str,
+) -> &'a (String, String, Vec<&'a deploy_support::Instr>) {
+    st.iter()
+        .find(|s| s.0 == name)
+        .unwrap_or_else(|| panic!("no stage {name}"))
+}
+
 #[test]
 fn dockerfile_stages_user_healthcheck_and_cmd_are_as_required() {
+    let c = contract();
     let instrs = dockerfile();
     let st = stages(&instrs);
     let names: Vec<&str> = st.iter().map(|s| s.0.as_str()).collect();
     assert_eq!(
         names,
-        ["builder", "runtime", "runtime-apt", "gateway"],
+        [
+            "tools",
+            "build-cargo",
+            "build-prebuilt",
+            "binary",
+            "runtime",
+            "runtime-apt",
+            "gateway"
+        ],
         "stages"
     );
+    assert!(
+        !read("Dockerfile").starts_with("# syntax="),
+        "no syntax line: it pulls a frontend image, which an offline engine cannot"
+    );
+    let runs_of = |name: &str| -> Vec<String> {
+        stage(&st, name)
+            .2
+            .iter()
+            .filter(|i| i.keyword == "RUN")
+            .map(|i| i.args.clone())
+            .collect()
+    };
 
-    // The build stage: Rust on Debian trixie (same glibc as the runtimes), locked release build.
-    let (_, base, build) = &st[0];
+    // Tools: busybox and the runtime user, on Debian trixie (the runtimes' glibc).
+    let (_, base, _) = stage(&st, "tools");
+    assert_eq!(base, "debian:trixie-slim");
+    let runs = runs_of("tools");
+    let uid = c["user"].as_str().unwrap().split(':').next().unwrap();
+    let home = c["home"].as_str().unwrap();
     assert!(
-        base.starts_with("rust:") && base.ends_with("-trixie"),
-        "builder base {base}"
-    );
-    let runs: Vec<&str> = build
-        .iter()
-        .filter(|i| i.keyword == "RUN")
-        .map(|i| i.args.as_str())
-        .collect();
-    assert!(
-        runs.iter()
-            .any(|r| r.contains("cargo build --release --locked")),
-        "builder runs cargo build --release --locked"
-    );
-    assert!(
-        build.iter().any(|i| i.keyword == "COPY" && i.args == ". ."),
-        "builder copies the context"
-    );
-    assert!(
-        runs.iter()
-            .any(|r| r.contains("node:x:1000:1000:") && r.contains(":/home/node:")),
-        "the runtime user is uid 1000 with HOME /home/node"
+        runs.iter().any(
+            |r| r.contains(&format!("node:x:{uid}:{uid}:")) && r.contains(&format!(":{home}:"))
+        ),
+        "the runtime user is uid {uid} with HOME {home}"
     );
     assert!(
         runs.iter()
             .any(|r| r.contains("busybox-static") && r.contains("--list")),
         "busybox with a link per applet for the distroless runtime"
     );
-    for dir in ["/rootfs/home/node/.clawdbot", "/rootfs/home/node/clawd"] {
-        assert!(
-            runs.iter()
-                .any(|r| r.contains(&format!("-o 1000 -g 1000 {dir}"))),
-            "{dir} owned by uid 1000"
+    for (dir, mode) in c["dirs"].as_object().unwrap() {
+        let want = format!(
+            "-m {} -o {uid} -g {uid} /rootfs{dir}",
+            mode.as_str().unwrap()
         );
+        assert!(runs.iter().any(|r| r.contains(&want)), "{want}");
     }
+
+    // The binary: cargo by default (the users' build), or a prebuilt file (CI).
+    let (_, base, build) = stage(&st, "build-cargo");
+    assert!(
+        base.starts_with("rust:") && base.ends_with("-trixie"),
+        "build-cargo base {base}"
+    );
+    assert!(
+        runs_of("build-cargo")
+            .iter()
+            .any(|r| r.contains("cargo build --release --locked")),
+        "build-cargo runs cargo build --release --locked"
+    );
+    assert!(
+        build.iter().any(|i| i.keyword == "COPY" && i.args == ". ."),
+        "build-cargo copies the context"
+    );
+    let (_, base, pre) = stage(&st, "build-prebuilt");
+    assert_eq!(base, "scratch");
+    assert!(
+        pre.iter()
+            .any(|i| i.keyword == "COPY" && i.args == "${CLAWDBOT_PREBUILT_BINARY} /out/clawdbot"),
+        "build-prebuilt copies the given file"
+    );
+    assert_eq!(stage(&st, "binary").1, "build-${CLAWDBOT_BINARY_FROM}");
 
     // Runtimes: a small distroless glibc base by default, Debian when apt packages are asked for.
     assert!(
-        st[1].1.starts_with("gcr.io/distroless/cc-debian13"),
+        stage(&st, "runtime")
+            .1
+            .starts_with("gcr.io/distroless/cc-debian13"),
         "runtime base {}",
-        st[1].1
+        stage(&st, "runtime").1
     );
     assert!(
-        st[2].1.starts_with("debian:trixie-slim"),
-        "runtime-apt base {}",
-        st[2].1
+        stage(&st, "runtime-apt")
+            .1
+            .starts_with("debian:trixie-slim")
     );
     let global_args: Vec<&str> = instrs
         .iter()
@@ -82,36 +131,39 @@ fn dockerfile_stages_user_healthcheck_and_cmd_are_as_required() {
         .filter(|i| i.keyword == "ARG")
         .map(|i| i.args.as_str())
         .collect();
+    for a in [
+        "CLAWDBOT_DOCKER_APT_PACKAGES=\"\"",
+        "CLAWDBOT_BINARY_FROM=cargo",
+    ] {
+        assert!(global_args.contains(&a), "global ARG {a}: {global_args:?}");
+    }
+    let apt = &stage(&st, "runtime-apt").2;
     assert!(
-        global_args.contains(&"CLAWDBOT_DOCKER_APT_PACKAGES=\"\""),
-        "global ARG CLAWDBOT_DOCKER_APT_PACKAGES: {global_args:?}"
-    );
-    assert!(
-        st[2]
-            .2
-            .iter()
+        apt.iter()
             .any(|i| i.keyword == "ARG" && i.args == "CLAWDBOT_DOCKER_APT_PACKAGES")
     );
     assert!(
-        st[2].2.iter().any(|i| i.keyword == "RUN"
+        apt.iter().any(|i| i.keyword == "RUN"
             && i.args.contains("apt-get install")
-            && i.args.contains("$CLAWDBOT_DOCKER_APT_PACKAGES")),
-        "runtime-apt installs the packages"
+            && i.args.contains("$CLAWDBOT_DOCKER_APT_PACKAGES")
+            && i.args
+                .contains("rm -rf /var/lib/apt/lists/* /var/cache/apt/*")),
+        "runtime-apt installs the packages and drops apt's lists and caches"
     );
     assert_eq!(
-        st[3].1, "runtime${CLAWDBOT_DOCKER_APT_PACKAGES:+-apt}",
+        stage(&st, "gateway").1,
+        "runtime${CLAWDBOT_DOCKER_APT_PACKAGES:+-apt}",
         "the image picks its runtime by the build argument"
     );
-    for (name, _, body) in &st[1..3] {
+    for name in ["runtime", "runtime-apt"] {
+        let body = &stage(&st, name).2;
         let copies: Vec<&str> = body
             .iter()
             .filter(|i| i.keyword == "COPY")
             .map(|i| i.args.as_str())
             .collect();
         assert!(
-            copies
-                .iter()
-                .any(|c| c.ends_with("/out/clawdbot /usr/local/bin/clawdbot")),
+            copies.contains(&"--from=binary /out/clawdbot /usr/local/bin/clawdbot"),
             "{name} has the binary"
         );
         assert!(
@@ -129,54 +181,55 @@ fn dockerfile_stages_user_healthcheck_and_cmd_are_as_required() {
         );
         assert_eq!(
             last(body, "USER").map(|i| i.args.as_str()),
-            Some("1000:1000"),
-            "{name} ends as uid 1000"
+            c["user"].as_str(),
+            "{name} ends as the contract's user"
         );
     }
 
-    // The image: non-root, HOME, port, health check, the gateway.
-    let img = &st[3].2;
-    let user = last(img, "USER").expect("USER").args.clone();
+    // The image: the contract's user, HOME, port, health check and command.
+    let img = &stage(&st, "gateway").2;
     assert_eq!(
-        user, "1000:1000",
-        "non-root uid 1000 (numeric, so runAsNonRoot and Fly can check it)"
+        last(img, "USER").expect("USER").args.as_str(),
+        c["user"].as_str().unwrap(),
+        "non-root, numeric (so runAsNonRoot and Fly can check it)"
+    );
+    assert_eq!(
+        last(img, "WORKDIR").map(|i| i.args.as_str()),
+        c["workdir"].as_str()
     );
     let env = dockerfile_env();
-    assert_eq!(env.get("HOME").map(String::as_str), Some("/home/node"));
+    for (k, v) in c["env"].as_object().unwrap() {
+        assert_eq!(env.get(k).map(String::as_str), v.as_str(), "ENV {k}");
+    }
     assert_eq!(
-        env.get("CLAWDBOT_GATEWAY_PORT").map(String::as_str),
-        Some("18789"),
-        "CLI commands in the container find the gateway"
+        last(img, "EXPOSE").map(|i| i.args.clone()),
+        Some(c["port"].to_string())
     );
-    assert_eq!(last(img, "EXPOSE").map(|i| i.args.as_str()), Some("18789"));
     let hc = last(img, "HEALTHCHECK").unwrap();
-    for opt in ["--interval=", "--timeout=", "--start-period=", "--retries="] {
+    let h = &c["healthcheck"];
+    for (opt, key) in [
+        ("--interval", "interval_s"),
+        ("--timeout", "timeout_s"),
+        ("--start-period", "start_period_s"),
+    ] {
+        let want = format!("{opt}={}s", h[key]);
         assert!(
-            hc.args.contains(opt),
-            "HEALTHCHECK {opt} (line {})",
+            hc.args.contains(&want),
+            "HEALTHCHECK {want} (line {})",
             hc.line
         );
     }
-    assert_eq!(
-        dockerfile_healthcheck(),
-        [
-            "/usr/local/bin/busybox",
-            "wget",
-            "-q",
-            "-O",
-            "/dev/null",
-            "http://127.0.0.1:18789/healthz"
-        ]
-    );
+    assert!(hc.args.contains(&format!("--retries={}", h["retries"])));
+    assert_eq!(dockerfile_healthcheck(), strings(&h["test"]));
     let cmd = dockerfile_cmd();
-    assert_eq!(cmd[0], "clawdbot");
+    assert_eq!(cmd, strings(&c["cmd"]), "CMD");
     assert_eq!(
         gateway_flags(&cmd),
-        ("lan".into(), "18789".into(), false),
+        ("lan".into(), c["port"].to_string(), false),
         "CMD: {cmd:?}"
     );
     assert!(
-        last(img, "ENTRYPOINT").is_none(),
+        last(img, "ENTRYPOINT").is_none() && c["entrypoint"] == serde_json::json!([]),
         "no ENTRYPOINT: Fly's [processes] and compose's command replace CMD whole"
     );
     assert!(instrs.iter().all(|i| i.keyword != "ADD"), "COPY, not ADD");

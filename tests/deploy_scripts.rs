@@ -281,6 +281,10 @@ fn docker_setup_dry_run_writes_env_and_overrides_only_to_its_dir_and_keeps_the_t
                 .contains_key("clawdbot_home"),
             "the named volume is declared"
         );
+        assert_eq!(
+            y["volumes"]["clawdbot_home"]["name"], "clawdbot_home",
+            "the volume keeps its name (no <project>_ prefix)"
+        );
     }
 
     // The commands: build with the packages, onboarding in the CLI container, the gateway.
@@ -296,8 +300,9 @@ fn docker_setup_dry_run_writes_env_and_overrides_only_to_its_dir_and_keeps_the_t
     let build = pos(&format!(
         "docker build --build-arg CLAWDBOT_DOCKER_APT_PACKAGES=ffmpeg\\ git -t clawdbot:local -f {root}/Dockerfile {root}"
     ));
+    // -T: the test has no terminal on stdin, so compose run gets no pseudo-TTY.
     let onboard_cmd = format!(
-        "{compose} run --rm clawdbot-cli onboard --non-interactive --gateway-bind lan --gateway-port 18789"
+        "{compose} run --rm -T clawdbot-cli onboard --non-interactive --gateway-bind lan --gateway-port 18789"
     );
     let onboard = pos(&onboard_cmd);
     let up = pos(&format!("{compose} up -d clawdbot-gateway"));
@@ -418,7 +423,7 @@ fn docker_setup_real_run_calls_docker_in_order_and_is_idempotent() {
                 "build --build-arg CLAWDBOT_DOCKER_APT_PACKAGES= -t clawdbot:local -f {root}/Dockerfile {root}"
             ),
             format!(
-                "{compose} run --rm clawdbot-cli onboard --non-interactive --gateway-bind lan --gateway-port 18789"
+                "{compose} run --rm -T clawdbot-cli onboard --non-interactive --gateway-bind lan --gateway-port 18789"
             ),
             format!("{compose} up -d clawdbot-gateway"),
         ]
@@ -530,4 +535,63 @@ fn docker_setup_rejects_bad_settings_before_writing_anything() {
         "{stdout}"
     );
     assert!(s.docker_calls().is_empty());
+}
+
+#[test]
+fn docker_setup_reuses_an_image_reads_the_override_and_refuses_compose_v1() {
+    let s = Setup::new();
+    let (cfg, ws) = (s.p("cfg"), s.p("ws"));
+    let (cfg_s, ws_s) = (cfg.display().to_string(), ws.display().to_string());
+    std::fs::write(
+        s.root().join("docker-compose.override.yml"),
+        "services: {}\n",
+    )
+    .unwrap();
+    let settings = [
+        ("CLAWDBOT_CONFIG_DIR", cfg_s.as_str()),
+        ("CLAWDBOT_WORKSPACE_DIR", ws_s.as_str()),
+        ("CLAWDBOT_DOCKER_BUILD", "0"),
+        ("CLAWDBOT_IMAGE", "clawdbot:nix"),
+    ];
+    let (ok, stdout, stderr) = s.run(&[], &settings);
+    assert!(ok, "{stdout}\n{stderr}");
+    let root = s.root().display().to_string();
+    let compose =
+        format!("compose -f {root}/docker-compose.yml -f {root}/docker-compose.override.yml");
+    assert_eq!(
+        s.docker_calls(),
+        [
+            "compose version".to_string(),
+            "image inspect --format {{.Id}} clawdbot:nix".to_string(),
+            format!(
+                "{compose} run --rm -T clawdbot-cli onboard --non-interactive --gateway-bind lan --gateway-port 18789"
+            ),
+            format!("{compose} up -d clawdbot-gateway"),
+        ],
+        "no build; the override passed like plain `docker compose` reads it"
+    );
+
+    let (ok, _, stderr) = s.run(&[], &[("CLAWDBOT_DOCKER_BUILD", "yes")]);
+    assert!(
+        !ok && stderr.contains("CLAWDBOT_DOCKER_BUILD must be 1"),
+        "{stderr}"
+    );
+
+    // Only Compose v1 (`docker-compose`): refused by name, before anything runs.
+    let v1 = Setup::new();
+    std::fs::write(
+        v1.p("bin/docker"),
+        "#!/bin/sh\nprintf '%s\\n' \"$*\" >>\"$FAKE_DOCKER_LOG\"\n[ \"$1\" = compose ] && exit 1\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::write(v1.p("bin/docker-compose"), "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(
+        v1.p("bin/docker-compose"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let (ok, _, stderr) = v1.run(&[], &settings);
+    assert!(!ok, "Compose v1 only must be refused");
+    assert!(stderr.contains("Compose v1"), "{stderr}");
+    assert_eq!(v1.docker_calls(), ["compose version"]);
 }

@@ -204,11 +204,27 @@ pub(crate) fn generated_token(paths: &Paths) -> Result<(Secret, bool), String> {
 fn start(args: RunArgs, profile: Option<&str>) -> ExitCode {
     let env = Env::from_process();
     let paths = Paths::resolve(&env, profile);
+    // A bind-mounted directory the gateway's uid cannot write: say which chown fixes it.
+    if let Err(e) = crate::ownership::check_dir(
+        "state directory",
+        &paths.state_dir,
+        env.get("CLAWDBOT_HOST_CONFIG_DIR"),
+    ) {
+        return fail(format!("Gateway failed to start: {e}"));
+    }
     let loaded = match crate::config::load(&paths.config_path, &env) {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
     let cfg = &loaded.config;
+    let workspace = crate::agent::workspace::dir(&loaded.resolved, &env, &cfg.default_agent_id());
+    if let Err(e) = crate::ownership::check_dir(
+        "workspace",
+        &workspace,
+        env.get("CLAWDBOT_HOST_WORKSPACE_DIR"),
+    ) {
+        return fail(format!("Gateway failed to start: {e}"));
+    }
     if cfg.gateway.mode.as_deref() == Some("remote") && !args.allow_unconfigured {
         return fail(format!(
             "Gateway start blocked: gateway.mode is \"remote\" in {} (this machine is configured as a client of another gateway).\nSet gateway.mode=local, or pass --allow-unconfigured.",

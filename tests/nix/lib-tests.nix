@@ -23,27 +23,51 @@ in
         in
         {
           inherit (img) name tag;
-          inherit (img.config) User Cmd WorkingDir;
+          inherit (img.config)
+            User
+            Cmd
+            Entrypoint
+            WorkingDir
+            ExposedPorts
+            ;
           home = builtins.elem "HOME=/home/node" img.config.Env;
-          health = builtins.elemAt img.config.Healthcheck.Test 5;
+          health = img.config.Healthcheck.Test;
+          interval = img.config.Healthcheck.Interval;
           ownsHome = builtins.match ".*chown -R 1000:1000 home/node.*" img.fakeRootCommands != null;
+          stateMode = builtins.match ".*chmod 0700 ./home/node/.clawdbot.*" img.fakeRootCommands != null;
+          busyboxPath =
+            builtins.match ".*ln -s /bin/busybox usr/local/bin/busybox.*" img.extraCommands != null;
         };
       expected = {
         name = "clawdbot";
         tag = "0.1.0";
         User = "1000:1000";
+        # The same as the Dockerfile's (both from nix/container-contract.json).
         Cmd = [
-          "/bin/clawdbot"
+          "clawdbot"
           "gateway"
           "--bind"
           "lan"
           "--port"
           "18789"
         ];
+        Entrypoint = [ ];
         WorkingDir = "/home/node";
+        ExposedPorts."18789/tcp" = { };
         home = true;
-        health = "http://127.0.0.1:18789/healthz";
+        health = [
+          "CMD"
+          "/usr/local/bin/busybox"
+          "wget"
+          "-q"
+          "-O"
+          "/dev/null"
+          "http://127.0.0.1:18789/healthz"
+        ];
+        interval = 30000000000;
         ownsHome = true;
+        stateMode = true;
+        busyboxPath = true;
       };
     };
     stripNulls = {

@@ -156,7 +156,10 @@ pub async fn handle(
                 Ok(text) => {
                     let req = match frame::parse(&text, &session.role, &session.scopes) {
                         Ok(req) => req,
-                        Err(refusal) => {
+                        Err(mut refusal) => {
+                            if session.is_v4() {
+                                super::handshake_v4::forbid(&mut refusal.error);
+                            }
                             let _ = out_tx.send(refusal.frame());
                             continue;
                         }
@@ -315,7 +318,8 @@ fn unregister_presence(gw: &Gateway, key: Option<&str>) {
     );
 }
 
-/// The `hello-ok` payload (spec §2.6); the schema forbids extra properties.
+/// The `hello-ok` payload (spec §2.6); the schema forbids extra properties. v4
+/// connections get openclaw's shape (`handshake_v4::hello_ok`).
 fn hello_ok(gw: &Gateway, conn_id: &str, s: &Session) -> Value {
     let rt = gw.runtime();
     let cfg = &rt.loaded.config;
@@ -346,6 +350,9 @@ fn hello_ok(gw: &Gateway, conn_id: &str, s: &Session) -> Value {
         },
         "policy": {"maxPayload": protocol::MAX_PAYLOAD, "maxBufferedBytes": protocol::MAX_BUFFERED, "tickIntervalMs": gw.opts.tick_interval.as_millis() as u64},
     });
+    if s.is_v4() {
+        return super::handshake_v4::hello_ok(hello, s);
+    }
     if let Some(auth) = &s.device_token {
         hello["auth"] = auth.clone();
     }

@@ -11,6 +11,7 @@ mod conn;
 pub mod connect_params;
 pub mod frame;
 pub mod handshake;
+pub mod handshake_v4;
 pub mod health;
 mod http;
 pub mod limits;

@@ -8,6 +8,7 @@ mod client_cmds;
 mod config_cmd;
 mod cron_cmd;
 mod doctor;
+mod doctor_openclaw;
 mod gateway;
 mod onboard;
 pub mod service;

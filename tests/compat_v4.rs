@@ -174,3 +174,151 @@ fn the_openclaw_2026_9_cli_talks_to_our_gateway() {
     assert!(both.contains("gateway token mismatch"), "{both}");
     assert!(both.contains("AUTH_TOKEN_MISMATCH"), "{both}");
 }
+
+/// A v4 connect like `openclaw health`'s (token only, no device).
+fn v4_cli_connect(token: &str) -> serde_json::Value {
+    serde_json::json!({"minProtocol": 4, "maxProtocol": 4,
+        "client": {"id": "cli", "version": "2026.9.6", "platform": "linux", "deviceFamily": "Linux", "mode": "cli"},
+        "caps": [], "auth": {"token": token}, "role": "operator", "scopes": ["operator.read"]})
+}
+
+/// A Clawdbot state dir after openclaw 2026.9.6 ran on it once (protocol-v4.md §4):
+/// `~/.clawdbot` a symlink to `~/.openclaw`, `clawdbot.json` rewritten in place (JSON5)
+/// with `meta.migrations`, `agents.entries`, `channels.telegram.streaming`, the JSON
+/// stores renamed or archived beside openclaw's SQLite files. Our gateway starts on it
+/// (it refused before), warns once, and `doctor` says where the history went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_dir_migrated_by_openclaw_starts_our_gateway() {
+    let root = tempfile::tempdir().unwrap();
+    let home = root.path().join("home");
+    let oc = home.join(".openclaw");
+    for d in [
+        "state",
+        "devices",
+        "cron",
+        "identity",
+        "agents/main/agent",
+        "agents/main/session-sqlite-import-archive",
+    ] {
+        std::fs::create_dir_all(oc.join(d)).unwrap();
+    }
+    std::os::unix::fs::symlink(".openclaw", home.join(".clawdbot")).unwrap();
+    let token = "migrated-token-0123456789abcdef";
+    std::fs::write(
+        oc.join("clawdbot.json"),
+        format!(
+            r#"// rewritten by openclaw 2026.9.6
+{{
+  meta: {{ lastTouchedVersion: "2026.9.6", migrations: {{ applied: ["state-dir-v2", "telegram-streaming"] }} }},
+  gateway: {{ mode: "local", auth: {{ mode: "token", token: "{token}" }} }},
+  agents: {{
+    defaults: {{ model: {{ primary: "anthropic/claude-opus-4-7" }} }},
+    entries: {{ main: {{}} }},
+  }},
+  channels: {{ telegram: {{ enabled: false, botToken: "123:abc", streaming: {{ mode: "partial" }} }} }},
+}}"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(oc.join("state/openclaw.sqlite"), b"SQLite format 3\0").unwrap();
+    std::fs::write(oc.join("agents/main/agent/openclaw-agent.sqlite"), b"").unwrap();
+    std::fs::write(oc.join("devices/paired.json.migrated"), "{}").unwrap();
+    std::fs::write(
+        oc.join("agents/main/session-sqlite-import-archive/sessions.json"),
+        r#"{"agent:main:main":{"sessionId":"s1","updatedAt":1}}"#,
+    )
+    .unwrap();
+
+    let port = free_port();
+    let mut cmd = Command::new(bin());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("CLAWDBOT_LOG", "info")
+        .args(["gateway", "--port", &port.to_string()]);
+    let mut gw = Proc::spawn(cmd);
+    let line = gw.wait_for("listening on");
+    assert!(line.contains(&port.to_string()), "{line}");
+    let warn = gw.wait_for("config written by openclaw");
+    for needle in [
+        "channels.telegram.streaming.mode → channels.telegram.streamMode",
+        "agents.entries",
+        "meta.migrations",
+    ] {
+        assert!(warn.contains(needle), "{needle}: {warn}");
+    }
+    // The config's own token works, over v4.
+    let url = format!("ws://127.0.0.1:{port}");
+    let (mut ws, _) = common::open(&url).await;
+    let r = common::connect(&mut ws, v4_cli_connect(token)).await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["payload"]["protocol"], 4);
+    assert_eq!(
+        r["payload"]["snapshot"]["configPath"],
+        home.join(".clawdbot/clawdbot.json").display().to_string()
+    );
+    // The file was not rewritten by us.
+    let text = std::fs::read_to_string(oc.join("clawdbot.json")).unwrap();
+    assert!(text.contains("migrations") && text.contains("streaming"));
+
+    // doctor: the renamed devices file and the archived sessions, each with a fix.
+    let mut cmd = Command::new(bin());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .args(["doctor", "--json"]);
+    let (_, out, err) = run(cmd);
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    let ours: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "openclaw")
+        .collect();
+    let text = serde_json::to_string(&ours).unwrap();
+    assert!(
+        text.contains("paired devices") && text.contains("paired.json.migrated"),
+        "{text}"
+    );
+    assert!(
+        text.contains("agent main: openclaw moved the sessions"),
+        "{text}"
+    );
+    assert!(text.contains("openclaw.sqlite"), "{text}");
+}
+
+/// `OPENCLAW_GATEWAY_TOKEN` beside `CLAWDBOT_GATEWAY_TOKEN`: the newer name wins, and one
+/// line says which names were read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openclaw_env_names_are_read_and_win() {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(bin());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", root.path().join("home"))
+        .env("OPENCLAW_STATE_DIR", root.path().join("oc-state"))
+        .env("CLAWDBOT_STATE_DIR", root.path().join("cb-state"))
+        .env("OPENCLAW_GATEWAY_TOKEN", "the-openclaw-token-0123456789")
+        .env("CLAWDBOT_GATEWAY_TOKEN", "the-clawdbot-token-0123456789")
+        .env("CLAWDBOT_LOG", "info")
+        .args(["gateway", "--port", &port.to_string()]);
+    let mut gw = Proc::spawn(cmd);
+    gw.wait_for("listening on");
+    let note = gw.wait_for("read openclaw's names");
+    assert!(
+        note.contains("OPENCLAW_GATEWAY_TOKEN (over CLAWDBOT_GATEWAY_TOKEN)")
+            && note.contains("OPENCLAW_STATE_DIR (over CLAWDBOT_STATE_DIR)"),
+        "{note}"
+    );
+    assert!(root.path().join("oc-state").exists());
+    assert!(!root.path().join("cb-state").exists());
+    let url = format!("ws://127.0.0.1:{port}");
+    let (mut ws, _) = common::open(&url).await;
+    let r = common::connect(&mut ws, v4_cli_connect("the-openclaw-token-0123456789")).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let (mut ws, _) = common::open(&url).await;
+    let r = common::connect(&mut ws, v4_cli_connect("the-clawdbot-token-0123456789")).await;
+    assert_eq!(r["ok"], false, "{r}");
+}

@@ -258,6 +258,15 @@ const READ_METHODS: &[&str] = &[
     "node.list",
     "node.describe",
     "chat.history",
+    // protocol v4 (server::methods_v4)
+    "chat.startup",
+    "sessions.subscribe",
+    "sessions.messages.subscribe",
+    "sessions.describe",
+    "models.authStatus",
+    "question.list",
+    "tasks.list",
+    "users.prefs.get",
 ];
 const WRITE_METHODS: &[&str] = &[
     "send",

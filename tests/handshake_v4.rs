@@ -393,3 +393,122 @@ async fn v4_is_strict_and_v3_stays_v3() {
     );
     assert_eq!(close, (1002, "protocol mismatch".into()));
 }
+
+/// What openclaw 2026.9's CLI and Control UI call (protocol-v4.md §3.9), on a v4
+/// connection; the same calls on v3 keep v3's strict answers.
+#[tokio::test]
+async fn v4_methods_and_params_the_clients_send() {
+    let gw = TestGateway::start().await;
+    let (mut ws, nonce) = open(&gw.url).await;
+    let mut p = ui_connect();
+    sign_v4(&mut p, &DeviceIdentity::generate(), &nonce, now_ms());
+    let r = connect(&mut ws, p).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let methods = r["payload"]["features"]["methods"].as_array().unwrap();
+    assert!(methods.iter().any(|m| m == "chat.startup"));
+
+    let calls = [
+        (
+            "status",
+            json!({"includeChannelSummary": false, "includeCliProjection": true}),
+        ),
+        (
+            "models.list",
+            json!({"view": "configured", "sessionKey": "agent:main:main", "agentId": "main"}),
+        ),
+        (
+            "sessions.list",
+            json!({"includeGlobal": true, "includeUnknown": true, "configuredAgentsOnly": true,
+            "limit": 200, "includeDerivedTitles": true, "includeLastMessage": true, "ownerFirst": true, "agentId": "main"}),
+        ),
+        (
+            "cron.list",
+            json!({"agentId": "main", "includeDisabled": true, "includeDeliveryPreviews": false, "compact": true,
+            "limit": 50, "offset": 0, "enabled": "all", "sortBy": "nextRunAtMs", "sortDir": "asc"}),
+        ),
+        ("agent.identity.get", json!({"agentId": "main"})),
+        ("sessions.subscribe", json!({})),
+        ("models.authStatus", json!({"agentId": "main"})),
+        ("question.list", json!({})),
+    ];
+    for (i, (m, params)) in calls.iter().enumerate() {
+        let r = call(&mut ws, &format!("m{i}"), m, params.clone()).await;
+        assert_eq!(r["ok"], true, "{m}: {r}");
+    }
+    let r = call(
+        &mut ws,
+        "s",
+        "chat.startup",
+        json!({"sessionKey": "agent:main:main", "limit": 80, "maxBytes": 262144}),
+    )
+    .await;
+    assert_eq!(r["payload"]["messages"], json!([]), "{r}");
+    assert_eq!(r["payload"]["sessionKey"], "agent:main:main");
+    assert_eq!(
+        r["payload"]["pendingInputs"],
+        json!({"items": [], "total": 0})
+    );
+    let r = call(
+        &mut ws,
+        "d",
+        "sessions.describe",
+        json!({"key": "agent:main:main"}),
+    )
+    .await;
+    assert_eq!(r["payload"], json!({"session": null}), "{r}");
+    let r = call(
+        &mut ws,
+        "ms",
+        "sessions.messages.subscribe",
+        json!({"key": "agent:main:main", "includeApprovals": true}),
+    )
+    .await;
+    assert_eq!(
+        r["payload"],
+        json!({"subscribed": true, "key": "agent:main:main"})
+    );
+    // Still strict: a wrong type, an unknown key.
+    let r = call(
+        &mut ws,
+        "b1",
+        "status",
+        json!({"includeChannelSummary": "no"}),
+    )
+    .await;
+    assert_eq!(
+        r["error"]["message"],
+        "invalid status params: at /includeChannelSummary: must be boolean"
+    );
+    let r = call(
+        &mut ws,
+        "b2",
+        "chat.startup",
+        json!({"sessionKey": "k", "evil": 1}),
+    )
+    .await;
+    assert_eq!(
+        r["error"]["message"],
+        "invalid chat.startup params: at root: unexpected property 'evil'"
+    );
+    let r = call(&mut ws, "b3", "no.such.method", json!({})).await;
+    assert_eq!(r["error"]["message"], "unknown method: no.such.method");
+
+    // v3: unchanged.
+    let mut ws3 = operator(&gw.url).await;
+    let r = call(
+        &mut ws3,
+        "v3a",
+        "status",
+        json!({"includeChannelSummary": false}),
+    )
+    .await;
+    assert_eq!(r["ok"], false, "{r}");
+    let r = call(
+        &mut ws3,
+        "v3b",
+        "chat.startup",
+        json!({"sessionKey": "agent:main:main"}),
+    )
+    .await;
+    assert_eq!(r["error"]["message"], "unknown method: chat.startup");
+}

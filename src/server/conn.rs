@@ -244,7 +244,20 @@ async fn handle_request(
         out: Some(out),
         client: &session.params.client.id,
     };
-    methods::respond(&ctx, &req.method, req.params).await
+    if !session.is_v4() {
+        return methods::respond(&ctx, &req.method, req.params).await;
+    }
+    // v4 clients: their extra methods and params first (super::methods_v4).
+    if let Some(r) = super::methods_v4::respond(&ctx, &req.method, &req.params).await {
+        return match r {
+            Ok(v) => protocol::res_ok(&req.id, v),
+            Err(e) => protocol::res_err(&req.id, &e),
+        };
+    }
+    match super::methods_v4::adapt(&req.method, req.params) {
+        Ok(params) => methods::respond(&ctx, &req.method, params).await,
+        Err(e) => protocol::res_err(&req.id, &e),
+    }
 }
 
 fn allowed(session: &Session, event: &str) -> bool {

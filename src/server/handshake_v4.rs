@@ -202,6 +202,9 @@ pub fn hello_ok(mut hello: Value, s: &Session) -> Value {
         server.insert("bootId".into(), json!(boot_id()));
     }
     hello["features"]["capabilities"] = json!([]);
+    if let Some(m) = hello["features"]["methods"].as_array_mut() {
+        m.extend(super::methods_v4::METHODS.iter().map(|x| json!(x)));
+    }
     let mut auth = json!({"method": s.auth_method, "role": s.role, "scopes": s.scopes});
     if let Some(t) = &s.device_token {
         auth["deviceToken"] = t["deviceToken"].clone();

@@ -16,6 +16,7 @@ pub mod health;
 mod http;
 pub mod limits;
 mod methods;
+mod methods_v4;
 mod origin;
 pub mod pairing;
 pub mod presence;

@@ -1,4 +1,4 @@
-//! Wire protocol v3: frame shapes, error codes, limits, and the method/scope tables
+//! Wire protocol v3 (and v4's additions: `server::handshake_v4`): frame shapes, error codes, limits, and the method/scope tables
 //! (spec §2–§4). Everything here is a fact clients depend on.
 
 use serde::Serialize;

@@ -24,6 +24,23 @@ else
   echo "note: $ref_setup not found; the compatibility test will be skipped"
 fi
 
+# Today's OpenClaw CLI (npm openclaw 2026.9.6, protocol v4, Node 24; ~650 MB, a few
+# minutes the first time): tests/compat_v4.rs runs it against our gateway.
+oc_setup="../shared/reference/openclaw-setup.sh"
+if [ -f "$oc_setup" ]; then
+  step "openclaw client: openclaw 2026.9.6 CLI (npm)"
+  oc_log="${TMPDIR:-/tmp}/openclaw-setup.log"
+  if ! bash "$oc_setup" >"$oc_log" 2>&1; then
+    tail -30 "$oc_log"
+    echo "openclaw install failed (log: $oc_log)" >&2
+    exit 1
+  fi
+  tail -3 "$oc_log"
+  export CLAWDBOT_REQUIRE_OPENCLAW=1
+else
+  echo "note: $oc_setup not found; tests/compat_v4.rs will be skipped"
+fi
+
 # Nix tooling: Debian's nix-bin (Nix 2.8) evaluates, nixfmt_rs and deadnix lint.
 if ! command -v nix-instantiate >/dev/null; then
   step "install nix-bin (apt)"

@@ -5,6 +5,14 @@
 //! `~/.clawdbot-<profile>` for a named profile. The config is `CLAWDBOT_CONFIG_PATH`
 //! (or `MOLTBOT_CONFIG_PATH`), else the first existing `clawdbot.json`/`moltbot.json` in
 //! the state dir, else `<stateDir>/clawdbot.json`.
+//!
+//! Beside them, openclaw's names (its current release renamed everything): every
+//! `OPENCLAW_<X>` is read as `CLAWDBOT_<X>` and wins when both are set (the newer name;
+//! the config's warnings say which were used). Without a state dir variable,
+//! `~/.clawdbot` is used when it exists, else `~/.openclaw` when that exists, else
+//! `~/.clawdbot` (after openclaw migrated a state dir, `~/.clawdbot` is a symlink to
+//! `~/.openclaw`: the same directory). In the state dir the config is the first of
+//! `clawdbot.json`, `moltbot.json`, `openclaw.json` that exists.
 
 use std::path::{Path, PathBuf};
 
@@ -12,14 +20,55 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default)]
 pub struct Env {
     vars: std::collections::BTreeMap<String, String>,
+    /// Which `OPENCLAW_*` names were read (see [`Env::with_openclaw_names`]).
+    openclaw_names: Vec<String>,
 }
 
 impl Env {
-    /// Snapshot of the real process environment.
+    /// Snapshot of the real process environment, openclaw's names applied.
     pub fn from_process() -> Env {
         Env {
             vars: std::env::vars().collect(),
+            openclaw_names: vec![],
         }
+        .with_openclaw_names()
+    }
+
+    /// Reads each `OPENCLAW_<X>` as `CLAWDBOT_<X>` (and over `MOLTBOT_<X>`): the newer
+    /// name wins when both are set. Records what it did for [`Env::names_note`].
+    pub fn with_openclaw_names(mut self) -> Env {
+        let found: Vec<(String, String)> = self
+            .vars
+            .iter()
+            .filter(|(k, v)| k.starts_with("OPENCLAW_") && !v.is_empty())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (name, value) in found {
+            let suffix = &name["OPENCLAW_".len()..];
+            let old = format!("CLAWDBOT_{suffix}");
+            let over = [old.clone(), format!("MOLTBOT_{suffix}")]
+                .into_iter()
+                .filter(|o| self.get(o).is_some())
+                .collect::<Vec<_>>();
+            self.vars.remove(&format!("MOLTBOT_{suffix}"));
+            self.vars.insert(old, value);
+            self.openclaw_names.push(if over.is_empty() {
+                name
+            } else {
+                format!("{name} (over {})", over.join(", "))
+            });
+        }
+        self
+    }
+
+    /// One line naming the `OPENCLAW_*` variables read, if any.
+    pub fn names_note(&self) -> Option<String> {
+        (!self.openclaw_names.is_empty()).then(|| {
+            format!(
+                "environment: read openclaw's names {} as CLAWDBOT_* (the newer name wins)",
+                self.openclaw_names.join(", ")
+            )
+        })
     }
 
     /// Builds an environment from pairs (tests, and the `env` config block overlay).
@@ -34,6 +83,7 @@ impl Env {
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
+            openclaw_names: vec![],
         }
     }
 
@@ -111,9 +161,18 @@ impl Paths {
             .get("MOLTBOT_STATE_DIR")
             .or_else(|| env.get("CLAWDBOT_STATE_DIR"))
             .map(|p| env.expand_tilde(p))
-            .unwrap_or_else(|| match &profile {
-                Some(p) => env.home().join(format!(".clawdbot-{p}")),
-                None => env.home().join(".clawdbot"),
+            .unwrap_or_else(|| {
+                let suffix = profile
+                    .as_ref()
+                    .map(|p| format!("-{p}"))
+                    .unwrap_or_default();
+                let ours = env.home().join(format!(".clawdbot{suffix}"));
+                let openclaw = env.home().join(format!(".openclaw{suffix}"));
+                if !ours.exists() && openclaw.is_dir() {
+                    openclaw
+                } else {
+                    ours
+                }
             });
         let (config_path, config_source) = if let Some(p) = env.get("MOLTBOT_CONFIG_PATH") {
             (env.expand_tilde(p), "MOLTBOT_CONFIG_PATH")
@@ -123,6 +182,7 @@ impl Paths {
             let candidates = [
                 state_dir.join("clawdbot.json"),
                 state_dir.join("moltbot.json"),
+                state_dir.join("openclaw.json"),
             ];
             let found = candidates.iter().find(|c| c.exists()).cloned();
             (
@@ -221,5 +281,57 @@ mod tests {
         assert!(check_profile("work_2-x").is_ok());
         assert!(check_profile("../x").is_err());
         assert!(check_profile("").is_err());
+    }
+
+    #[test]
+    fn openclaw_names_are_read_and_win() {
+        let env = Env::from_pairs([
+            ("HOME", "/h"),
+            ("OPENCLAW_STATE_DIR", "/oc"),
+            ("CLAWDBOT_STATE_DIR", "/cb"),
+            ("MOLTBOT_STATE_DIR", "/mb"),
+            ("OPENCLAW_GATEWAY_TOKEN", "t4"),
+            ("OPENCLAW_NIX_MODE", "1"),
+            ("OPENCLAW_EMPTY", ""),
+        ])
+        .with_openclaw_names();
+        assert_eq!(Paths::resolve(&env, None).state_dir, PathBuf::from("/oc"));
+        assert_eq!(env.get("CLAWDBOT_GATEWAY_TOKEN"), Some("t4"));
+        assert_eq!(env.get("CLAWDBOT_NIX_MODE"), Some("1"));
+        assert_eq!(env.get("CLAWDBOT_EMPTY"), None);
+        let note = env.names_note().unwrap();
+        assert!(
+            note.contains("OPENCLAW_STATE_DIR (over CLAWDBOT_STATE_DIR, MOLTBOT_STATE_DIR)"),
+            "{note}"
+        );
+        assert!(note.contains("OPENCLAW_GATEWAY_TOKEN,"), "{note}");
+        // Without OPENCLAW_* nothing changes and nothing is said.
+        let env = Env::from_pairs([("CLAWDBOT_STATE_DIR", "/cb")]).with_openclaw_names();
+        assert_eq!(env.names_note(), None);
+        assert_eq!(Paths::resolve(&env, None).state_dir, PathBuf::from("/cb"));
+    }
+
+    #[test]
+    fn openclaw_state_dir_and_config_are_found() {
+        let home = tempfile::tempdir().unwrap();
+        let env = Env::from_pairs([("HOME", home.path().to_str().unwrap())]);
+        // Only ~/.openclaw: used, with its openclaw.json.
+        std::fs::create_dir_all(home.path().join(".openclaw")).unwrap();
+        std::fs::write(home.path().join(".openclaw/openclaw.json"), "{}").unwrap();
+        let p = Paths::resolve(&env, None);
+        assert_eq!(p.state_dir, home.path().join(".openclaw"));
+        assert_eq!(p.config_path, home.path().join(".openclaw/openclaw.json"));
+        // clawdbot.json beside it comes first.
+        std::fs::write(home.path().join(".openclaw/clawdbot.json"), "{}").unwrap();
+        assert_eq!(
+            Paths::resolve(&env, None).config_path,
+            home.path().join(".openclaw/clawdbot.json")
+        );
+        // ~/.clawdbot, when it exists, stays the default.
+        std::fs::create_dir_all(home.path().join(".clawdbot")).unwrap();
+        assert_eq!(
+            Paths::resolve(&env, None).state_dir,
+            home.path().join(".clawdbot")
+        );
     }
 }

@@ -1,10 +1,15 @@
-//! Wire protocol v3: frame shapes, error codes, limits, and the method/scope tables
+//! Wire protocol v3 (and v4's additions: `server::handshake_v4`): frame shapes, error codes, limits, and the method/scope tables
 //! (spec §2–§4). Everything here is a fact clients depend on.
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
 pub const PROTOCOL_VERSION: u64 = 3;
+/// OpenClaw's protocol (2026.9 clients), negotiated per connection beside v3
+/// (`server::handshake::negotiate`).
+pub const PROTOCOL_V4: u64 = 4;
+/// v4 signatures older or newer than this are refused (`DEVICE_SIGNATURE_SKEW_MS`).
+pub const SIGNATURE_SKEW_V4_MS: i64 = 2 * 60 * 1000;
 /// Largest inbound frame (`MAX_PAYLOAD_BYTES`).
 pub const MAX_PAYLOAD: usize = 512 * 1024;
 /// Per-connection send buffer limit (`MAX_BUFFERED_BYTES`).
@@ -18,6 +23,8 @@ pub mod codes {
     pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
     pub const NOT_PAIRED: &str = "NOT_PAIRED";
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    /// v4 only: a method the caller's scopes do not allow.
+    pub const FORBIDDEN: &str = "FORBIDDEN";
 }
 
 /// `ErrorShape` of a failed `res`.
@@ -108,8 +115,38 @@ pub const CLIENT_IDS: &[&str] = &[
 
 pub const CLIENT_MODES: &[&str] = &["webchat", "cli", "ui", "backend", "node", "probe", "test"];
 
+/// Client ids of protocol v4 (openclaw 2026.9 `client-info`): the `clawdbot-*` and
+/// `moltbot-*` ids are gone there, so a v4 connect with one is refused as openclaw does.
+pub const CLIENT_IDS_V4: &[&str] = &[
+    "webchat-ui",
+    "openclaw-control-ui",
+    "openclaw-browser-copilot",
+    "openclaw-tui",
+    "webchat",
+    "cli",
+    "gateway-client",
+    "openclaw-macos",
+    "openclaw-linux",
+    "openclaw-ios",
+    "openclaw-watchos",
+    "openclaw-android",
+    "node-host",
+    "openclaw-worker",
+    "test",
+    "fingerprint",
+    "openclaw-probe",
+];
+
+/// v4 adds mode `worker`.
+pub const CLIENT_MODES_V4: &[&str] = &[
+    "webchat", "cli", "ui", "backend", "node", "worker", "probe", "test",
+];
+
 pub fn is_control_ui(client_id: &str) -> bool {
-    matches!(client_id, "clawdbot-control-ui" | "moltbot-control-ui")
+    matches!(
+        client_id,
+        "clawdbot-control-ui" | "moltbot-control-ui" | "openclaw-control-ui"
+    )
 }
 
 pub const SCOPE_ADMIN: &str = "operator.admin";
@@ -221,6 +258,15 @@ const READ_METHODS: &[&str] = &[
     "node.list",
     "node.describe",
     "chat.history",
+    // protocol v4 (server::methods_v4)
+    "chat.startup",
+    "sessions.subscribe",
+    "sessions.messages.subscribe",
+    "sessions.describe",
+    "models.authStatus",
+    "question.list",
+    "tasks.list",
+    "users.prefs.get",
 ];
 const WRITE_METHODS: &[&str] = &[
     "send",

@@ -131,7 +131,11 @@ async fn protocol_mismatch_closes_1002_with_details() {
     p["maxProtocol"] = json!(99);
     let r = connect(&mut ws, p).await;
     assert_eq!(r["error"]["message"], "protocol mismatch");
-    assert_eq!(r["error"]["details"], json!({"expectedProtocol": 3}));
+    // Since v4 beside v3 (issue 18), the details are openclaw's v4 shape.
+    assert_eq!(
+        r["error"]["details"],
+        json!({"code": "PROTOCOL_MISMATCH", "clientMinProtocol": 99, "clientMaxProtocol": 99, "expectedProtocol": 4, "minimumProbeProtocol": 3})
+    );
     assert_eq!(
         closed(&mut ws).await,
         (1002, "protocol mismatch".to_string())

@@ -407,6 +407,10 @@ pub fn run(args: DoctorArgs, profile: Option<&str>) -> ExitCode {
             ),
         }
     }
+    // What openclaw did to this state dir, if it ran here (src/cli/doctor_openclaw.rs).
+    for n in super::doctor_openclaw::findings(&paths, &env) {
+        d.add("openclaw", n.severity, n.message, n.fix);
+    }
     let probe_dir = if paths.state_dir.exists() {
         paths.state_dir.clone()
     } else {

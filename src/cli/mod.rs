@@ -8,6 +8,7 @@ mod client_cmds;
 mod config_cmd;
 mod cron_cmd;
 mod doctor;
+mod doctor_openclaw;
 mod gateway;
 mod onboard;
 pub mod service;
@@ -20,10 +21,11 @@ use clap::{Args, Parser, Subcommand};
 pub use gateway::GatewayArgs;
 
 const ABOUT: &str = "Clawdbot gateway: the always-on daemon of your personal AI assistant.\n\
-Speaks the Clawdbot protocol v3 on one port (default 127.0.0.1:18789) for CLIs, the Control UI and devices.";
+Speaks the Clawdbot protocol v3, and OpenClaw's v4 beside it, on one port (default 127.0.0.1:18789) for CLIs, the Control UI and devices.";
 
 const AFTER: &str = "Examples:\n  clawdbot gateway                       start on 127.0.0.1:18789 with built-in defaults\n  clawdbot gateway --bind lan --port 3000 --token \"$T\"\n  clawdbot health                        ask the running gateway how it is\n  clawdbot check-config ~/.clawdbot/clawdbot.json\n\n\
-Files: config $CLAWDBOT_CONFIG_PATH or ~/.clawdbot/clawdbot.json (JSON5); state $CLAWDBOT_STATE_DIR or ~/.clawdbot.";
+Files: config $CLAWDBOT_CONFIG_PATH or ~/.clawdbot/clawdbot.json (JSON5); state $CLAWDBOT_STATE_DIR or ~/.clawdbot.\n\
+OpenClaw's names work too: OPENCLAW_* (wins over CLAWDBOT_*), ~/.openclaw, openclaw.json (docs/openclaw.md).";
 
 #[derive(Debug, Parser)]
 #[command(name = "clawdbot", version, about = ABOUT, after_help = AFTER, propagate_version = true)]

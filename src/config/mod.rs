@@ -8,6 +8,7 @@ pub mod includes;
 pub mod json5;
 pub mod live;
 pub mod model;
+pub mod openclaw;
 pub mod schema;
 pub mod secrets;
 pub mod substitute;
@@ -193,7 +194,18 @@ pub fn load_text(path: &Path, raw: Option<String>, env: &Env) -> Result<Loaded, 
     if !subst_errors.is_empty() {
         return Err(parse_err(subst_errors.join("; ")));
     }
-    let report = schema::validate(&resolved);
+    let mut report = schema::validate(&resolved);
+    if !report.errors.is_empty()
+        && let Some(adapted) = openclaw::adapt(&mut resolved, path)
+    {
+        report = adapted;
+    }
+    if let Some(note) = env.names_note() {
+        report.warnings.push(Issue {
+            path: String::new(),
+            message: note,
+        });
+    }
     let locate = |issue: &Issue| Problem {
         path: issue.path.clone(),
         message: issue.message.clone(),

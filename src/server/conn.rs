@@ -156,7 +156,10 @@ pub async fn handle(
                 Ok(text) => {
                     let req = match frame::parse(&text, &session.role, &session.scopes) {
                         Ok(req) => req,
-                        Err(refusal) => {
+                        Err(mut refusal) => {
+                            if session.is_v4() {
+                                super::handshake_v4::forbid(&mut refusal.error);
+                            }
                             let _ = out_tx.send(refusal.frame());
                             continue;
                         }
@@ -241,7 +244,20 @@ async fn handle_request(
         out: Some(out),
         client: &session.params.client.id,
     };
-    methods::respond(&ctx, &req.method, req.params).await
+    if !session.is_v4() {
+        return methods::respond(&ctx, &req.method, req.params).await;
+    }
+    // v4 clients: their extra methods and params first (super::methods_v4).
+    if let Some(r) = super::methods_v4::respond(&ctx, &req.method, &req.params).await {
+        return match r {
+            Ok(v) => protocol::res_ok(&req.id, v),
+            Err(e) => protocol::res_err(&req.id, &e),
+        };
+    }
+    match super::methods_v4::adapt(&req.method, req.params) {
+        Ok(params) => methods::respond(&ctx, &req.method, params).await,
+        Err(e) => protocol::res_err(&req.id, &e),
+    }
 }
 
 fn allowed(session: &Session, event: &str) -> bool {
@@ -315,7 +331,8 @@ fn unregister_presence(gw: &Gateway, key: Option<&str>) {
     );
 }
 
-/// The `hello-ok` payload (spec §2.6); the schema forbids extra properties.
+/// The `hello-ok` payload (spec §2.6); the schema forbids extra properties. v4
+/// connections get openclaw's shape (`handshake_v4::hello_ok`).
 fn hello_ok(gw: &Gateway, conn_id: &str, s: &Session) -> Value {
     let rt = gw.runtime();
     let cfg = &rt.loaded.config;
@@ -346,6 +363,9 @@ fn hello_ok(gw: &Gateway, conn_id: &str, s: &Session) -> Value {
         },
         "policy": {"maxPayload": protocol::MAX_PAYLOAD, "maxBufferedBytes": protocol::MAX_BUFFERED, "tickIntervalMs": gw.opts.tick_interval.as_millis() as u64},
     });
+    if s.is_v4() {
+        return super::handshake_v4::hello_ok(hello, s);
+    }
     if let Some(auth) = &s.device_token {
         hello["auth"] = auth.clone();
     }

@@ -1,9 +1,43 @@
 //! Strict validation of `connect` params (ConnectParams, spec §2.3), with AJV-shaped
 //! messages (`at /client/id: ...`) because clients show them verbatim.
+//!
+//! Two closed schemas, picked by the protocol the connect negotiates: v3 exactly as the
+//! Clawdbot-era clients expect, and openclaw's v4 superset (protocol-v4.md §3.4). A
+//! connect that negotiates neither is checked against their union, so that a well-formed
+//! connect of any era gets the `protocol mismatch` answer rather than a schema error.
 
 use serde_json::{Map, Value};
 
-use crate::protocol::{CLIENT_IDS, CLIENT_MODES};
+use crate::protocol::{CLIENT_IDS, CLIENT_IDS_V4, CLIENT_MODES, CLIENT_MODES_V4};
+
+/// Which schema a connect is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    V3,
+    V4,
+    /// Neither protocol negotiated: the union, so the mismatch is what gets reported.
+    Either,
+}
+
+impl Schema {
+    fn v4_keys(self) -> bool {
+        self != Schema::V3
+    }
+    fn v3_keys(self) -> bool {
+        self != Schema::V4
+    }
+}
+
+/// The protocol for a client range: v4 when `min ≤ 4 ≤ max`, else v3 when
+/// `min ≤ 3 ≤ max`, else none (protocol mismatch).
+pub fn negotiate(min: u64, max: u64) -> Option<u64> {
+    [
+        crate::protocol::PROTOCOL_V4,
+        crate::protocol::PROTOCOL_VERSION,
+    ]
+    .into_iter()
+    .find(|v| min <= *v && *v <= max)
+}
 
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
@@ -15,6 +49,10 @@ pub struct ClientInfo {
     pub model_identifier: Option<String>,
     pub mode: String,
     pub instance_id: Option<String>,
+    /// v4 only.
+    pub build_id: Option<String>,
+    /// v4 only.
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -36,6 +74,24 @@ pub struct ConnectParams {
     pub device: Option<DeviceParams>,
     pub token: Option<String>,
     pub password: Option<String>,
+    /// v4 `auth.deviceToken` (a device token sent apart from the shared secret).
+    pub device_token: Option<String>,
+    /// v4 `auth.bootstrapToken` (only used in the signed payload; we issue none).
+    pub bootstrap_token: Option<String>,
+    /// The negotiated protocol (`None`: mismatch, answered by the handshake).
+    pub protocol: Option<u64>,
+}
+
+impl ConnectParams {
+    /// The token the device signed: `auth.token ?? auth.deviceToken ?? auth.bootstrapToken`
+    /// on v4 (connect-device-proof.ts), `auth.token` on v3.
+    pub fn signed_token(&self) -> &str {
+        self.token
+            .as_deref()
+            .or(self.device_token.as_deref())
+            .or(self.bootstrap_token.as_deref())
+            .unwrap_or("")
+    }
 }
 
 const ROOT_KEYS: &[&str] = &[
@@ -65,6 +121,24 @@ const CLIENT_KEYS: &[&str] = &[
 ];
 const DEVICE_KEYS: &[&str] = &["id", "publicKey", "signature", "signedAt", "nonce"];
 const AUTH_KEYS: &[&str] = &["token", "password"];
+/// Added by v4 at the top level, in `client` and in `auth`.
+const ROOT_KEYS_V4: &[&str] = &["computerUse", "workerRuns", "modelCatalog"];
+const CLIENT_KEYS_V4: &[&str] = &["buildId", "timeZone"];
+const AUTH_KEYS_V4: &[&str] = &[
+    "bootstrapToken",
+    "deviceToken",
+    "approvalRuntimeToken",
+    "agentRuntimeIdentityToken",
+];
+const MODEL_CATALOG_KEYS: &[&str] = &["agentId", "sessionKey", "shortId", "slugHint"];
+
+fn keys(base: &[&'static str], extra: &[&'static str], with_extra: bool) -> Vec<&'static str> {
+    let mut k = base.to_vec();
+    if with_extra {
+        k.extend_from_slice(extra);
+    }
+    k
+}
 
 struct Check {
     errors: Vec<String>,
@@ -77,6 +151,18 @@ impl Check {
         } else {
             path.into()
         }
+    }
+
+    /// A string of `min..=max` characters (v4's `buildId`, `timeZone`).
+    fn bounded(&mut self, v: Option<&Value>, path: &str, max: usize) -> Option<String> {
+        let s = self.string(v, path, true)?;
+        if s.chars().count() > max {
+            self.errors.push(format!(
+                "at {path}: must NOT have more than {max} characters"
+            ));
+            return None;
+        }
+        Some(s)
     }
 
     fn strict(&mut self, obj: &Map<String, Value>, path: &str, allowed: &[&str]) {
@@ -162,7 +248,25 @@ impl Check {
 }
 
 /// Validates and extracts; `Err` is the full `invalid connect params: ...` message.
+/// The schema follows the protocol the client's range negotiates ([`negotiate`]).
 pub fn parse(params: Option<&Value>) -> Result<ConnectParams, String> {
+    let range = |k: &str| params.and_then(|p| p.get(k)).and_then(Value::as_u64);
+    let protocol = match (range("minProtocol"), range("maxProtocol")) {
+        (Some(min), Some(max)) => negotiate(min, max),
+        _ => None,
+    };
+    let schema = match protocol {
+        Some(crate::protocol::PROTOCOL_V4) => Schema::V4,
+        Some(_) => Schema::V3,
+        None => Schema::Either,
+    };
+    let mut p = parse_with(params, schema)?;
+    p.protocol = protocol;
+    Ok(p)
+}
+
+/// Validates against one schema (see [`Schema`]).
+pub fn parse_with(params: Option<&Value>, schema: Schema) -> Result<ConnectParams, String> {
     let mut c = Check { errors: vec![] };
     let empty = Map::new();
     let root = match params {
@@ -172,7 +276,8 @@ pub fn parse(params: Option<&Value>) -> Result<ConnectParams, String> {
             &empty
         }
     };
-    c.strict(root, "", ROOT_KEYS);
+    let v4 = schema.v4_keys();
+    c.strict(root, "", &keys(ROOT_KEYS, ROOT_KEYS_V4, v4));
     let min = c
         .required(root, "", "minProtocol")
         .and_then(|v| c_int(&mut c, v, "/minProtocol"));
@@ -182,12 +287,16 @@ pub fn parse(params: Option<&Value>) -> Result<ConnectParams, String> {
     let client_obj = c.required(root, "", "client");
     let client_obj = c.object(client_obj, "/client");
     let client = client_obj.and_then(|o| {
-        c.strict(o, "/client", CLIENT_KEYS);
+        c.strict(o, "/client", &keys(CLIENT_KEYS, CLIENT_KEYS_V4, v4));
         let id = c
             .required(o, "/client", "id")
             .and_then(|v| c.string(Some(v), "/client/id", true));
+        let id_ok = |id: &str| {
+            (schema.v3_keys() && CLIENT_IDS.contains(&id))
+                || (schema.v4_keys() && CLIENT_IDS_V4.contains(&id))
+        };
         if let Some(id) = &id
-            && !CLIENT_IDS.contains(&id.as_str())
+            && !id_ok(id)
         {
             c.errors
                 .push("at /client/id: must be equal to one of the allowed values".into());
@@ -201,8 +310,9 @@ pub fn parse(params: Option<&Value>) -> Result<ConnectParams, String> {
         let mode = c
             .required(o, "/client", "mode")
             .and_then(|v| c.string(Some(v), "/client/mode", true));
+        let modes = if v4 { CLIENT_MODES_V4 } else { CLIENT_MODES };
         if let Some(m) = &mode
-            && !CLIENT_MODES.contains(&m.as_str())
+            && !modes.contains(&m.as_str())
         {
             c.errors
                 .push("at /client/mode: must be equal to one of the allowed values".into());
@@ -211,6 +321,8 @@ pub fn parse(params: Option<&Value>) -> Result<ConnectParams, String> {
         let device_family = c.string(o.get("deviceFamily"), "/client/deviceFamily", false);
         let model_identifier = c.string(o.get("modelIdentifier"), "/client/modelIdentifier", false);
         let instance_id = c.string(o.get("instanceId"), "/client/instanceId", false);
+        let build_id = c.bounded(o.get("buildId"), "/client/buildId", 96);
+        let time_zone = c.bounded(o.get("timeZone"), "/client/timeZone", 64);
         Some(ClientInfo {
             id: id?,
             display_name,
@@ -220,14 +332,25 @@ pub fn parse(params: Option<&Value>) -> Result<ConnectParams, String> {
             model_identifier,
             mode: mode?,
             instance_id,
+            build_id,
+            time_zone,
         })
     });
-    c.string_array(root.get("caps"), "/caps");
+    if let Some(caps) = c.string_array(root.get("caps"), "/caps")
+        && schema == Schema::V4
+        && caps.iter().any(String::is_empty)
+    {
+        c.errors
+            .push("at /caps: items must NOT have fewer than 1 characters".into());
+    }
     c.string_array(root.get("commands"), "/commands");
     c.object(root.get("permissions"), "/permissions");
     c.string(root.get("pathEnv"), "/pathEnv", false);
     c.string(root.get("locale"), "/locale", false);
     c.string(root.get("userAgent"), "/userAgent", false);
+    if v4 && let Some(mc) = c.object(root.get("modelCatalog"), "/modelCatalog") {
+        model_catalog(&mut c, mc);
+    }
     let role = c.string(root.get("role"), "/role", false);
     let scopes = c.string_array(root.get("scopes"), "/scopes");
     let device = c.object(root.get("device"), "/device").and_then(|o| {
@@ -244,7 +367,13 @@ pub fn parse(params: Option<&Value>) -> Result<ConnectParams, String> {
         let signed_at = c
             .required(o, "/device", "signedAt")
             .and_then(|v| c.int(Some(v), "/device/signedAt", 0));
-        let nonce = c.string(o.get("nonce"), "/device/nonce", false);
+        // v4 makes the nonce required (v1 signatures are gone).
+        let nonce = if schema == Schema::V4 {
+            c.required(o, "/device", "nonce")
+                .and_then(|v| c.string(Some(v), "/device/nonce", true))
+        } else {
+            c.string(o.get("nonce"), "/device/nonce", false)
+        };
         Some(DeviceParams {
             id: id?,
             public_key: pk?,
@@ -253,16 +382,24 @@ pub fn parse(params: Option<&Value>) -> Result<ConnectParams, String> {
             nonce,
         })
     });
-    let (token, password) = match c.object(root.get("auth"), "/auth") {
-        Some(o) => {
-            c.strict(o, "/auth", AUTH_KEYS);
-            (
-                c.string(o.get("token"), "/auth/token", false),
-                c.string(o.get("password"), "/auth/password", false),
-            )
-        }
-        None => (None, None),
-    };
+    let (mut token, mut password, mut device_token, mut bootstrap_token) = (None, None, None, None);
+    if let Some(o) = c.object(root.get("auth"), "/auth") {
+        c.strict(o, "/auth", &keys(AUTH_KEYS, AUTH_KEYS_V4, v4));
+        token = c.string(o.get("token"), "/auth/token", false);
+        password = c.string(o.get("password"), "/auth/password", false);
+        device_token = c.string(o.get("deviceToken"), "/auth/deviceToken", false);
+        bootstrap_token = c.string(o.get("bootstrapToken"), "/auth/bootstrapToken", false);
+        c.string(
+            o.get("approvalRuntimeToken"),
+            "/auth/approvalRuntimeToken",
+            false,
+        );
+        c.string(
+            o.get("agentRuntimeIdentityToken"),
+            "/auth/agentRuntimeIdentityToken",
+            false,
+        );
+    }
     if !c.errors.is_empty() {
         let mut seen = vec![];
         for e in c.errors {
@@ -282,8 +419,24 @@ pub fn parse(params: Option<&Value>) -> Result<ConnectParams, String> {
             device,
             token,
             password,
+            device_token,
+            bootstrap_token,
+            protocol: None,
         }),
         _ => Err("invalid connect params: at root: incomplete".into()),
+    }
+}
+
+/// v4 `modelCatalog`: `{agentId?, sessionKey?}` or `{agentId?, shortId, slugHint?}`.
+fn model_catalog(c: &mut Check, o: &Map<String, Value>) {
+    c.strict(o, "/modelCatalog", MODEL_CATALOG_KEYS);
+    for k in MODEL_CATALOG_KEYS {
+        c.string(o.get(*k), &format!("/modelCatalog/{k}"), true);
+    }
+    let short = o.contains_key("shortId");
+    if (short && o.contains_key("sessionKey")) || (!short && o.contains_key("slugHint")) {
+        c.errors
+            .push("at /modelCatalog: must match exactly one schema in anyOf".into());
     }
 }
 
@@ -292,43 +445,5 @@ fn c_int(c: &mut Check, v: &Value, path: &str) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn base() -> Value {
-        json!({"minProtocol": 3, "maxProtocol": 3,
-               "client": {"id": "cli", "version": "dev", "platform": "linux", "mode": "cli"}})
-    }
-
-    #[test]
-    fn accepts_cli_shape_and_both_id_families() {
-        assert!(parse(Some(&base())).is_ok());
-        for id in ["clawdbot-control-ui", "moltbot-control-ui"] {
-            let mut v = base();
-            v["client"]["id"] = json!(id);
-            assert!(parse(Some(&v)).is_ok(), "{id}");
-        }
-    }
-
-    #[test]
-    fn ajv_shaped_errors() {
-        let mut v = base();
-        v["bogus"] = json!(1);
-        v["client"]["id"] = json!("nope");
-        let e = parse(Some(&v)).unwrap_err();
-        assert_eq!(
-            e,
-            "invalid connect params: at root: unexpected property 'bogus'; at /client/id: must be equal to one of the allowed values"
-        );
-        let e = parse(Some(&json!({"maxProtocol": 3}))).unwrap_err();
-        assert!(
-            e.contains("at root: must have required property 'minProtocol'"),
-            "{e}"
-        );
-        assert!(
-            e.contains("at root: must have required property 'client'"),
-            "{e}"
-        );
-    }
-}
+#[path = "connect_params_tests.rs"]
+mod tests;

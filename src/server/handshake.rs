@@ -20,10 +20,10 @@ pub struct Reject {
 }
 
 impl Reject {
-    fn invalid(message: &str) -> Reject {
+    pub(super) fn invalid(message: &str) -> Reject {
         Reject::with(RpcError::invalid(message), close::POLICY)
     }
-    fn with(error: RpcError, code: u16) -> Reject {
+    pub(super) fn with(error: RpcError, code: u16) -> Reject {
         let reason = protocol::close_reason(&error.message);
         Reject {
             error: Some(Box::new(error)),
@@ -41,6 +41,14 @@ pub struct Session {
     pub params: ConnectParams,
     pub auth_method: &'static str,
     pub device_token: Option<Value>,
+    /// The negotiated protocol: 3, or 4 for openclaw 2026.9 clients.
+    pub protocol: u64,
+}
+
+impl Session {
+    pub fn is_v4(&self) -> bool {
+        self.protocol == protocol::PROTOCOL_V4
+    }
 }
 
 /// Facts about the socket that the checks need.
@@ -51,30 +59,44 @@ pub struct Peer {
 
 pub fn run(gw: &Gateway, raw: Option<&Value>, nonce: &str, peer: &Peer) -> Result<Session, Reject> {
     let params = super::connect_params::parse(raw).map_err(|m| Reject::invalid(&m))?;
+    let v4 = params.protocol == Some(protocol::PROTOCOL_V4);
     let ip: Option<std::net::IpAddr> = peer.remote_ip.parse().ok();
     if let Some(ip) = ip
         && let Err(wait) = gw.throttle.check(ip)
     {
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
         let msg = format!("too many failed authentication attempts; retry in {secs}s");
-        return Err(Reject::with(RpcError::unavailable(msg), close::POLICY));
+        let mut err = RpcError::unavailable(msg);
+        if v4 {
+            err = err.with_details(v4_auth_details(
+                "AUTH_RATE_LIMITED",
+                "rate_limited",
+                false,
+                "wait_then_retry",
+            ));
+        }
+        return Err(Reject::with(err, close::POLICY));
     }
-    if params.max_protocol < protocol::PROTOCOL_VERSION
-        || params.min_protocol > protocol::PROTOCOL_VERSION
-    {
+    let Some(negotiated) = params.protocol else {
         return Err(Reject::with(
-            RpcError::invalid("protocol mismatch")
-                .with_details(json!({"expectedProtocol": protocol::PROTOCOL_VERSION})),
+            RpcError::invalid("protocol mismatch").with_details(json!({
+                "code": "PROTOCOL_MISMATCH",
+                "clientMinProtocol": params.min_protocol,
+                "clientMaxProtocol": params.max_protocol,
+                "expectedProtocol": protocol::PROTOCOL_V4,
+                "minimumProbeProtocol": protocol::PROTOCOL_VERSION,
+            })),
             close::PROTOCOL,
         ));
-    }
+    };
     let role = params.role.clone().unwrap_or_else(|| "operator".into());
     if role != "operator" && role != "node" {
         return Err(Reject::invalid("invalid role"));
     }
-    // Scopes as sent (for the signature) and with the role's default applied.
+    // Scopes as sent (for the signature) and with the role's default applied (v3 only:
+    // a v4 client always names its scopes).
     let sent_scopes = params.scopes.clone().unwrap_or_default();
-    let scopes = if sent_scopes.is_empty() && role == "operator" {
+    let mut scopes = if sent_scopes.is_empty() && role == "operator" && !v4 {
         vec![protocol::SCOPE_ADMIN.to_string()]
     } else {
         sent_scopes.clone()
@@ -86,8 +108,9 @@ pub fn run(gw: &Gateway, raw: Option<&Value>, nonce: &str, peer: &Peer) -> Resul
     let allow_insecure = cfg.gateway.control_ui.allow_insecure_auth == Some(true);
     let disable_device = cfg.gateway.control_ui.dangerously_disable_device_auth == Some(true);
     let ui_bypass = ui && (allow_insecure || disable_device);
-    let has_token = params.token.as_deref().is_some_and(|t| !t.is_empty());
-    let has_shared = has_token || params.password.as_deref().is_some_and(|p| !p.is_empty());
+    let present = |s: &Option<String>| s.as_deref().is_some_and(|t| !t.is_empty());
+    let has_token = present(&params.token) || (v4 && present(&params.device_token));
+    let has_shared = has_token || present(&params.password);
 
     let device = if ui && disable_device {
         None
@@ -98,44 +121,68 @@ pub fn run(gw: &Gateway, raw: Option<&Value>, nonce: &str, peer: &Peer) -> Resul
     match &device {
         None => {
             if ui && !ui_bypass {
-                return Err(Reject::invalid(
-                    "control ui requires HTTPS or localhost (secure context)",
-                ));
+                return Err(Reject::invalid(if v4 {
+                    "control ui requires device identity (use HTTPS or localhost secure context)"
+                } else {
+                    "control ui requires HTTPS or localhost (secure context)"
+                }));
             }
-            let can_skip = if ui_bypass { has_shared } else { has_token };
+            // v4 accepts the shared secret in either field (the UI sends both).
+            let can_skip = if ui_bypass || v4 {
+                has_shared
+            } else {
+                has_token
+            };
             if !can_skip {
-                return Err(Reject::with(
-                    RpcError {
-                        code: protocol::codes::NOT_PAIRED,
-                        message: "device identity required".into(),
-                        details: None,
-                    },
-                    close::POLICY,
-                ));
+                let mut err = RpcError {
+                    code: protocol::codes::NOT_PAIRED,
+                    message: "device identity required".into(),
+                    details: None,
+                };
+                if v4 {
+                    err = err.with_details(json!({"code": "DEVICE_IDENTITY_REQUIRED", "reason": "device-identity-missing"}));
+                }
+                return Err(Reject::with(err, close::POLICY));
+            }
+            // v4 (connect-policy.ts): a device-less operator keeps its scopes only as the
+            // local CLI or the CLI's loopback backend helper; any other gets none.
+            if v4 && !ui_bypass && !keeps_scopes_without_device(&params, peer) {
+                scopes.clear();
             }
         }
         Some(d) => {
-            device_key_b64 = Some(check_device(d, &params, &role, &sent_scopes, nonce, peer)?);
+            let check = if v4 { check_device_v4 } else { check_device };
+            device_key_b64 = Some(check(d, &params, &role, &sent_scopes, nonce, peer)?);
         }
     }
 
-    let auth_method = match super::auth::authorize(
-        &rt.auth,
-        params.token.as_deref(),
-        params.password.as_deref(),
-    ) {
+    let auth_method = match shared_auth(&rt.auth, &params, v4) {
         Ok(m) => m,
         Err(failure) => {
-            let by_device_token = match (&device, params.token.as_deref()) {
-                (Some(d), Some(t)) if !t.is_empty() => {
-                    lock(gw).verify_token(&d.id, t, &role, &scopes)
-                }
-                _ => false,
+            let mut candidates = vec![params.token.as_deref()];
+            if v4 {
+                candidates.push(params.device_token.as_deref());
+            }
+            let by_device_token = match &device {
+                Some(d) => candidates
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| !t.is_empty())
+                    .any(|t| lock(gw).verify_token(&d.id, t, &role, &scopes)),
+                None => false,
             };
             if !by_device_token {
                 if let Some(ip) = ip {
                     let detail = format!("client={} mode={}", params.client.id, params.client.mode);
                     gw.throttle.failed(ip, &detail);
+                }
+                if v4 {
+                    return Err(super::handshake_v4::auth_failure(
+                        failure,
+                        &params,
+                        device.is_some(),
+                        peer.is_local,
+                    ));
                 }
                 let msg =
                     super::auth::failure_message(failure, &params.client.id, &params.client.mode);
@@ -148,14 +195,16 @@ pub fn run(gw: &Gateway, raw: Option<&Value>, nonce: &str, peer: &Peer) -> Resul
     let mut device_token = None;
     if let (Some(d), Some(key)) = (&device, device_key_b64) {
         if !(ui_bypass && has_shared) {
-            pair_if_needed(gw, d, &key, &params, &role, &scopes, peer)?;
+            pair_if_needed(gw, d, &key, &params, &role, &scopes, peer, v4)?;
         }
-        let issued = lock(gw).ensure_token(&d.id, &role, &scopes).map_err(|e| {
-            Reject::with(
-                RpcError::unavailable(format!("cannot store device token: {e}")),
-                close::POLICY,
-            )
-        })?;
+        let issued = lock(gw)
+            .ensure_token_as(&d.id, &role, &scopes, v4)
+            .map_err(|e| {
+                Reject::with(
+                    RpcError::unavailable(format!("cannot store device token: {e}")),
+                    close::POLICY,
+                )
+            })?;
         device_token = issued.map(|t| {
             json!({"deviceToken": t.token, "role": t.role, "scopes": t.scopes, "issuedAtMs": t.rotated_at_ms.unwrap_or(t.created_at_ms)})
         });
@@ -169,10 +218,38 @@ pub fn run(gw: &Gateway, raw: Option<&Value>, nonce: &str, peer: &Peer) -> Resul
         params,
         auth_method,
         device_token,
+        protocol: negotiated,
     })
 }
 
-fn lock(gw: &Gateway) -> std::sync::MutexGuard<'_, super::pairing::PairingStore> {
+/// The shared-secret check; on v4 the secret may sit in `auth.token` or `auth.password`
+/// (openclaw's Control UI sends its one "Gateway secret" field as both).
+fn shared_auth(
+    auth: &super::auth::ResolvedAuth,
+    p: &ConnectParams,
+    v4: bool,
+) -> Result<&'static str, super::auth::Failure> {
+    let (t, pw) = (p.token.as_deref(), p.password.as_deref());
+    let first = super::auth::authorize(auth, t, pw);
+    if first.is_ok() || !v4 {
+        return first;
+    }
+    // Swapped fields: a hit is a success, a miss reports the first failure.
+    super::auth::authorize(auth, pw, t).or(first)
+}
+
+/// openclaw's `shouldPreserveLocalCliSharedAuthScopes` / `shouldSkipLocalBackendSelfPairing`.
+fn keeps_scopes_without_device(p: &ConnectParams, peer: &Peer) -> bool {
+    let c = &p.client;
+    peer.is_local
+        && ((c.id == "cli" && c.mode == "cli") || (c.id == "gateway-client" && c.mode == "backend"))
+}
+
+pub(super) fn v4_auth_details(code: &str, reason: &str, retry_device: bool, next: &str) -> Value {
+    json!({"code": code, "authReason": reason, "canRetryWithDeviceToken": retry_device, "recommendedNextStep": next})
+}
+
+pub(super) fn lock(gw: &Gateway) -> std::sync::MutexGuard<'_, super::pairing::PairingStore> {
     gw.pairing.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -226,8 +303,21 @@ fn check_device(
     Ok(device::public_key_b64url(&key))
 }
 
+/// The v4 device checks live in `handshake_v4`.
+fn check_device_v4(
+    d: &DeviceParams,
+    params: &ConnectParams,
+    role: &str,
+    sent_scopes: &[String],
+    nonce: &str,
+    _peer: &Peer,
+) -> Result<String, Reject> {
+    super::handshake_v4::check_device(d, params, role, sent_scopes, nonce)
+}
+
 /// Requires pairing when the device is unknown, its key changed, or it asks for a role
 /// or scope it was not granted. Local clients are approved silently.
+#[allow(clippy::too_many_arguments)]
 fn pair_if_needed(
     gw: &Gateway,
     d: &DeviceParams,
@@ -236,6 +326,7 @@ fn pair_if_needed(
     role: &str,
     scopes: &[String],
     peer: &Peer,
+    v4: bool,
 ) -> Result<(), Reject> {
     let needs = {
         let store = lock(gw);
@@ -302,7 +393,11 @@ fn pair_if_needed(
         RpcError {
             code: protocol::codes::NOT_PAIRED,
             message: "pairing required".into(),
-            details: Some(json!({"requestId": request.request_id})),
+            details: Some(if v4 {
+                json!({"requestId": request.request_id, "code": "PAIRING_REQUIRED", "recommendedNextStep": "wait_then_retry"})
+            } else {
+                json!({"requestId": request.request_id})
+            }),
         },
         close::POLICY,
     ))

@@ -144,6 +144,23 @@ fn new_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// A protocol v4 device token: 256 random bits, base64url without padding (43 chars),
+/// the form openclaw 2026.9 issues.
+pub fn new_token_v4() -> String {
+    use base64::Engine as _;
+    use rand::RngCore;
+    let mut buf = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Whether `t` has the v4 device token form (see [`new_token_v4`]).
+pub fn is_v4_token(t: &str) -> bool {
+    t.len() == 43
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Both pairing files, in memory.
 #[derive(Debug)]
 pub struct PairingStore {
@@ -345,6 +362,18 @@ impl PairingStore {
         role: &str,
         scopes: &[String],
     ) -> std::io::Result<Option<DeviceToken>> {
+        self.ensure_token_as(device_id, role, scopes, false)
+    }
+
+    /// [`Self::ensure_token`] for a protocol v4 connect when `v4`: a token not in the v4
+    /// form (one issued to a v3 client, or by pairing approval) is replaced by one that is.
+    pub fn ensure_token_as(
+        &mut self,
+        device_id: &str,
+        role: &str,
+        scopes: &[String],
+        v4: bool,
+    ) -> std::io::Result<Option<DeviceToken>> {
         self.writable()?;
         let requested = normalize_scopes(scopes);
         let Some(device) = self.paired.get_mut(device_id) else {
@@ -354,12 +383,13 @@ impl PairingStore {
         if let Some(t) = tokens.get(role)
             && t.revoked_at_ms.is_none()
             && scopes_allow(&requested, &t.scopes)
+            && (!v4 || is_v4_token(&t.token))
         {
             return Ok(Some(t.clone()));
         }
         let now = now_ms();
         let t = DeviceToken {
-            token: new_token(),
+            token: if v4 { new_token_v4() } else { new_token() },
             role: role.to_string(),
             scopes: requested,
             created_at_ms: now,

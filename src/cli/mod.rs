@@ -3,6 +3,7 @@
 mod agent_cmds;
 mod assistant_cmds;
 mod channels_cmd;
+mod whatsapp_cmd;
 mod check;
 mod client_cmds;
 mod config_cmd;

@@ -83,6 +83,7 @@ impl Creds {
 
     /// Records a successful link.
     pub fn mark_linked(&self, jid: &str, lid: &str, push_name: &str) -> Result<(), String> {
+        self.prepare()?;
         let v = json!({"jid": jid, "lid": lid, "pushName": push_name, "linkedAt": crate::util::now_ms()});
         write_json_private(&self.dir.join(LINKED_FILE), &v)
             .map_err(|e| format!("cannot write {}: {e}", self.dir.display()))

@@ -38,16 +38,12 @@ async fn env(mut wa: Value) -> Env {
     let config = json!({
         "agents": {"defaults": {"workspace": ws.path(), "model": {"primary": "anthropic/claude-test"}}},
         "models": {"providers": {"anthropic": {"baseUrl": model.url, "apiKey": "sk-ant-test", "models": []}}},
-        "channels": {"whatsapp": wa},
+        "channels": {"whatsapp": {"accounts": {"default": wa}}},
     });
     let mut opts = Setup::default();
     opts.config = Some(config.to_string());
     let gw = TestGateway::with(opts).await;
-    Env {
-        gw,
-        model,
-        _ws: ws,
-    }
+    Env { gw, model, _ws: ws }
 }
 
 /// The session of account `default`, linked as [`ME`], sending into `rec`.
@@ -86,7 +82,8 @@ async fn an_allowed_dm_is_answered_with_composing_a_read_receipt_and_whatsapp_ma
     assert_eq!(to, ANN);
     assert_eq!(body, "Hi *Ann*, ~no~ yes");
     assert!(
-        sent.iter().any(|x| matches!(x, Sent::Read { chat, id, .. } if chat == ANN && id == "M1")),
+        sent.iter()
+            .any(|x| matches!(x, Sent::Read { chat, id, .. } if chat == ANN && id == "M1")),
         "read receipt: {sent:#?}"
     );
     assert!(
@@ -112,16 +109,26 @@ async fn an_unknown_sender_gets_a_pairing_code_and_no_model_call() {
     let rec = Recorder::default();
     let s = session(&e, &rec);
     s.on_event(&messages(vec![inbound(BOB, BOB, "P1", text("hi?"))]));
-    rec.wait(20, "the pairing text", |a| a.iter().any(|x| x.text().is_some()))
-        .await;
+    rec.wait(20, "the pairing text", |a| {
+        a.iter().any(|x| x.text().is_some())
+    })
+    .await;
     let (to, body) = rec.texts().pop().unwrap();
     assert_eq!(to, BOB);
-    assert!(body.contains("Your WhatsApp user id: +15551230002"), "{body}");
-    assert!(body.contains("clawdbot pairing approve whatsapp "), "{body}");
+    assert!(
+        body.contains("Your WhatsApp user id: +15551230002"),
+        "{body}"
+    );
+    assert!(
+        body.contains("clawdbot pairing approve whatsapp "),
+        "{body}"
+    );
     assert!(e.model.requests().is_empty());
     // The pairing store names the number, so an approval lets exactly that number in.
     let pending = std::fs::read_to_string(
-        e.gw.state_dir().join("credentials").join("whatsapp-pairing.json"),
+        e.gw.state_dir()
+            .join("credentials")
+            .join("whatsapp-pairing.json"),
     )
     .unwrap_or_default();
     assert!(pending.contains("+15551230002"), "{pending}");
@@ -138,7 +145,12 @@ async fn groups_need_a_mention_unless_configured_and_unlisted_groups_are_ignored
     let rec = Recorder::default();
     let s = session(&e, &rec);
     // Not mentioned, then a group that is not listed, then a mention by LID and by JID.
-    s.on_event(&messages(vec![inbound(GROUP, ANN, "G1", text("chatter one"))]));
+    s.on_event(&messages(vec![inbound(
+        GROUP,
+        ANN,
+        "G1",
+        text("chatter one"),
+    )]));
     s.on_event(&messages(vec![inbound(
         "120363000000000002@g.us",
         ANN,
@@ -151,8 +163,10 @@ async fn groups_need_a_mention_unless_configured_and_unlisted_groups_are_ignored
         "G3",
         mentioning("@bot answer lid", &[ME_LID]),
     )]));
-    rec.wait(20, "the group answer", |a| a.iter().any(|x| x.text().is_some()))
-        .await;
+    rec.wait(20, "the group answer", |a| {
+        a.iter().any(|x| x.text().is_some())
+    })
+    .await;
     let texts = rec.texts();
     assert_eq!(texts, vec![(GROUP.to_string(), "re lid".to_string())]);
     // The transcript names the speaker; only the mentioned message reached the model.
@@ -176,7 +190,8 @@ async fn a_redelivered_message_is_answered_once() {
     rec.wait(20, "one answer", |a| a.iter().any(|x| x.text().is_some()))
         .await;
     // A second, distinct message flushes the queue behind the first.
-    s.commit(&[inbound(ANN, ANN, "DUP2", text("twice"))]).unwrap();
+    s.commit(&[inbound(ANN, ANN, "DUP2", text("twice"))])
+        .unwrap();
     rec.wait(20, "the second answer", |a| {
         a.iter().filter(|x| x.text().is_some()).count() >= 2
     })
@@ -193,7 +208,9 @@ async fn a_disconnect_and_a_logout_from_the_phone_show_in_channels_status() {
     let s = session(&e, &rec);
     let creds = Creds::for_account(&e.gw.state_dir(), None, "default", None);
     assert!(creds.is_linked());
-    s.on_event(&Event::Connected(whatsapp_rust::types::events::Connected::builder().build()));
+    s.on_event(&Event::Connected(
+        whatsapp_rust::types::events::Connected::builder().build(),
+    ));
     let st = status(&e);
     assert!(st.connected && st.linked == Some(true), "{st:?}");
     assert_eq!(st.bot.as_ref().unwrap()["e164"], "+15550009999");
@@ -204,7 +221,10 @@ async fn a_disconnect_and_a_logout_from_the_phone_show_in_channels_status() {
     ));
     let st = status(&e);
     assert!(!st.connected);
-    assert!(st.last_error.unwrap().contains("disconnected"), "reconnect is reported");
+    assert!(
+        st.last_error.unwrap().contains("disconnected"),
+        "reconnect is reported"
+    );
     let next = s.on_event(&Event::LoggedOut(
         LoggedOut::builder()
             .on_connect(false)
@@ -215,7 +235,10 @@ async fn a_disconnect_and_a_logout_from_the_phone_show_in_channels_status() {
     let st = status(&e);
     assert_eq!(st.linked, Some(false));
     let why = st.last_error.unwrap();
-    assert!(why.contains("run `clawdbot channels login --channel whatsapp`"), "{why}");
+    assert!(
+        why.contains("run `clawdbot channels login --channel whatsapp`"),
+        "{why}"
+    );
     assert!(!creds.is_linked(), "the dead session is removed");
     let json = st_json(&e);
     assert_eq!(json["linked"], false, "{json}");

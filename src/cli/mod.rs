@@ -3,7 +3,6 @@
 mod agent_cmds;
 mod assistant_cmds;
 mod channels_cmd;
-mod whatsapp_cmd;
 mod check;
 mod client_cmds;
 mod config_cmd;
@@ -13,6 +12,7 @@ mod gateway;
 mod onboard;
 pub mod service;
 mod skills_cmd;
+mod whatsapp_cmd;
 
 use std::process::ExitCode;
 

@@ -58,7 +58,10 @@ pub fn logout(paths: &Paths, env: &Env, account: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(false) => {
-            println!("WhatsApp account {account} is not linked (nothing in {}).", creds.dir.display());
+            println!(
+                "WhatsApp account {account} is not linked (nothing in {}).",
+                creds.dir.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => fail(format!("WhatsApp logout failed: {e}")),
@@ -93,7 +96,11 @@ pub fn login(paths: &Paths, env: &Env, account: &str, phone: Option<String>) -> 
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return fail(format!("WhatsApp login: cannot start the async runtime: {e}")),
+        Err(e) => {
+            return fail(format!(
+                "WhatsApp login: cannot start the async runtime: {e}"
+            ));
+        }
     };
     rt.block_on(async move {
         let http = reqwest::Client::new();
@@ -101,7 +108,7 @@ pub fn login(paths: &Paths, env: &Env, account: &str, phone: Option<String>) -> 
             Ok(l) => l,
             Err(e) => return fail(format!("WhatsApp login failed: {e}")),
         };
-        eprintln!("Connecting to WhatsApp…");
+        println!("Connecting to WhatsApp…");
         let mut last = State::Starting;
         loop {
             let s = linking

@@ -23,9 +23,19 @@ pub const ME_LID: &str = "99887766@lid";
 /// One thing the adapter sent.
 #[derive(Debug, Clone)]
 pub enum Sent {
-    Message { to: String, message: wa::Message },
-    State { to: String, state: ChatStateType },
-    Read { chat: String, sender: Option<String>, id: String },
+    Message {
+        to: String,
+        message: wa::Message,
+    },
+    State {
+        to: String,
+        state: ChatStateType,
+    },
+    Read {
+        chat: String,
+        sender: Option<String>,
+        id: String,
+    },
 }
 
 impl Sent {
@@ -99,7 +109,10 @@ impl Recorder {
             if pred(&all) {
                 return all;
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 panic!("timed out waiting for {what}; sent so far: {all:#?}");
             }
         }

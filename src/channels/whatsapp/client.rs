@@ -44,7 +44,11 @@ pub struct Hook(pub Arc<dyn Fn(&[InboundMessage]) -> Result<(), String> + Send +
 
 #[async_trait::async_trait]
 impl InboundDurabilityHook for Hook {
-    async fn on_messages(&self, _client: Arc<Client>, batch: &[InboundMessage]) -> anyhow::Result<()> {
+    async fn on_messages(
+        &self,
+        _client: Arc<Client>,
+        batch: &[InboundMessage],
+    ) -> anyhow::Result<()> {
         (self.0)(batch).map_err(anyhow::Error::msg)
     }
 }

@@ -94,11 +94,22 @@ impl Creds {
     /// go: an `authDir` pointed at a directory holding other things keeps them.
     pub fn remove(&self) -> Result<bool, String> {
         let mut any = false;
-        for name in [LINKED_FILE, DB_FILE, "session.db-wal", "session.db-shm", "session.db-journal"] {
+        for name in [
+            LINKED_FILE,
+            DB_FILE,
+            "session.db-wal",
+            "session.db-shm",
+            "session.db-journal",
+        ] {
             match std::fs::remove_file(self.dir.join(name)) {
                 Ok(()) => any = true,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("cannot remove {}: {e}", self.dir.join(name).display())),
+                Err(e) => {
+                    return Err(format!(
+                        "cannot remove {}: {e}",
+                        self.dir.join(name).display()
+                    ));
+                }
             }
         }
         let _ = std::fs::remove_dir(&self.dir);
@@ -107,10 +118,7 @@ impl Creds {
 }
 
 pub fn default_dir(state_dir: &Path, account: &str) -> PathBuf {
-    state_dir
-        .join("credentials")
-        .join("whatsapp")
-        .join(account)
+    state_dir.join("credentials").join("whatsapp").join(account)
 }
 
 /// Accounts with a linked device under the state dir (a link made with

@@ -11,10 +11,10 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use whatsapp_rust::Jid;
-use whatsapp_rust::wacore_binary::JidExt;
 use whatsapp_rust::features::ChatStateType;
 use whatsapp_rust::types::events::InboundMessage;
 use whatsapp_rust::wacore::proto_helpers::{MessageBuilderExt, MessageExt, build_reaction_message};
+use whatsapp_rust::wacore_binary::JidExt;
 use whatsapp_rust::waproto::whatsapp as wa;
 
 use super::format::to_whatsapp;
@@ -22,7 +22,7 @@ use super::send::WaSend;
 use super::settings::{Settings, e164};
 use crate::channels::access::{self, Decision};
 use crate::channels::accounts::{self, Account};
-use crate::channels::conversation::{self, Adapter, Inbound, Outcome, Sender, SendFailure};
+use crate::channels::conversation::{self, Adapter, Inbound, Outcome, SendFailure, Sender};
 use crate::channels::pairing::Store;
 use crate::channels::worker::Reporter;
 use crate::sessions::keys::PeerKind;
@@ -164,7 +164,11 @@ impl<S: WaSend> Wa<S> {
         }
         let msg = Inbound {
             peer_kind,
-            peer_id: if group { chat.clone() } else { sender_id.clone() },
+            peer_id: if group {
+                chat.clone()
+            } else {
+                sender_id.clone()
+            },
             guild_id: None,
             sender: Sender {
                 id: sender_id,
@@ -190,7 +194,8 @@ impl<S: WaSend> Wa<S> {
             store.allow_from("whatsapp").unwrap_or_default()
         };
         if access::admit(self.account.kind, &access, &msg, &approved) == Decision::Answer {
-            self.acknowledge(item, &settings, peer_kind, mentioned).await;
+            self.acknowledge(item, &settings, peer_kind, mentioned)
+                .await;
         }
         conversation::handle(&self.rep.ch, self, &access, msg).await
     }
@@ -215,7 +220,9 @@ impl<S: WaSend> Wa<S> {
                 remote_jid: Some(chat.to_string()),
                 from_me: Some(item["fromMe"].as_bool() == Some(true)),
                 id: Some(id),
-                participant: (kind != PeerKind::Dm).then(|| sender.map(|s| s.to_string())).flatten(),
+                participant: (kind != PeerKind::Dm)
+                    .then(|| sender.map(|s| s.to_string()))
+                    .flatten(),
                 ..Default::default()
             };
             let reaction = build_reaction_message(key, emoji, now_ms());

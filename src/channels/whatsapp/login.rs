@@ -31,7 +31,9 @@ pub enum State {
     /// The 8-character code to type on the phone (WhatsApp > Linked devices > Link
     /// with phone number).
     PairCode(String),
-    Linked { jid: String },
+    Linked {
+        jid: String,
+    },
     Failed(String),
 }
 
@@ -125,9 +127,9 @@ pub fn drive(
                 Ok(None) | Err(_) => {
                     break match &linked {
                         Some(jid) => State::Linked { jid: jid.clone() },
-                        None if shown => State::Failed(
-                            "the login ended before the phone scanned a code".into(),
-                        ),
+                        None if shown => {
+                            State::Failed("the login ended before the phone scanned a code".into())
+                        }
                         None => State::Failed(format!(
                             "cannot reach WhatsApp Web at {url} within {}s (no network, or a proxy or firewall in the way)",
                             CONNECT_TIMEOUT.as_secs()

@@ -46,8 +46,7 @@ use crate::paths::Env;
 pub const WS_URL: &str = "wss://web.whatsapp.com/ws/chat";
 
 /// Why a build without the feature cannot link or run WhatsApp.
-pub const NO_FEATURE: &str =
-    "this clawdbot was built without WhatsApp (cargo feature `whatsapp`); rebuild with default features";
+pub const NO_FEATURE: &str = "this clawdbot was built without WhatsApp (cargo feature `whatsapp`); rebuild with default features";
 
 pub static KIND: Kind = Kind {
     id: "whatsapp",
@@ -157,7 +156,10 @@ mod tests {
 
     #[test]
     fn targets() {
-        assert_eq!(target_jid("+1 555 123 4567").unwrap(), "15551234567@s.whatsapp.net");
+        assert_eq!(
+            target_jid("+1 555 123 4567").unwrap(),
+            "15551234567@s.whatsapp.net"
+        );
         assert_eq!(target_jid("whatsapp:120363@g.us").unwrap(), "120363@g.us");
         assert!(target_jid("x@example.com").is_err());
         assert!(target_jid("12").is_err());

@@ -103,7 +103,11 @@ pub async fn run_account(ch: Arc<Channels>, account: Account) {
             Ok(Next::LoggedOut) => continue,
             Ok(Next::Continue) => {
                 if !rep
-                    .wait_retry("the WhatsApp client stopped", &mut backoff, &mut last_logged)
+                    .wait_retry(
+                        "the WhatsApp client stopped",
+                        &mut backoff,
+                        &mut last_logged,
+                    )
                     .await
                 {
                     break;

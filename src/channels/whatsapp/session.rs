@@ -86,7 +86,12 @@ pub fn open_inbox(state_dir: &std::path::Path, account: &str) -> Result<Inbox, S
 
 impl<S: WaSend> Session<S> {
     /// Opens the account's inbox and replays what a previous run left unanswered.
-    pub fn open(ch: Arc<Channels>, account: Account, send: S, creds: Creds) -> Result<Self, String> {
+    pub fn open(
+        ch: Arc<Channels>,
+        account: Account,
+        send: S,
+        creds: Creds,
+    ) -> Result<Self, String> {
         let rep = Reporter {
             ch: ch.clone(),
             kind: account.kind,

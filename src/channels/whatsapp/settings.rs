@@ -198,7 +198,8 @@ mod tests {
         ] {
             assert_eq!(e164(bad), None, "{bad}");
         }
-        let s = settings(json!({"allowFrom": ["+1 555 123 4567", 15550001111u64, "*", "nope", ""]}));
+        let s =
+            settings(json!({"allowFrom": ["+1 555 123 4567", 15550001111u64, "*", "nope", ""]}));
         assert_eq!(s.allow_from, ["+15551234567", "+15550001111", "*"]);
     }
 

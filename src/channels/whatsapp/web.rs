@@ -67,9 +67,7 @@ pub fn drive_for_test(
 fn who(creds: &Creds) -> String {
     creds
         .linked()
-        .and_then(|l| {
-            self_e164(&l).or_else(|| l["jid"].as_str().map(String::from))
-        })
+        .and_then(|l| self_e164(&l).or_else(|| l["jid"].as_str().map(String::from)))
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -85,7 +83,10 @@ pub async fn start(ch: &Arc<Channels>, account_id: &str, force: bool, timeout: D
     if let Some(l) = existing.filter(|_| !force) {
         let mut l = l.lock().await;
         if let State::Qr(code) = l.wait(timeout, |s| matches!(s, State::Qr(_))).await {
-            return qr_answer(&code, "QR already active. Scan it in WhatsApp → Linked Devices.");
+            return qr_answer(
+                &code,
+                "QR already active. Scan it in WhatsApp → Linked Devices.",
+            );
         }
     }
     if force {
@@ -98,7 +99,8 @@ pub async fn start(ch: &Arc<Channels>, account_id: &str, force: bool, timeout: D
             return json!({"message": format!("Failed to start WhatsApp login: {e}")});
         }
     }
-    let linking = match login::start(creds, &acct.api_root, ch.host.agents.http.clone(), None).await {
+    let linking = match login::start(creds, &acct.api_root, ch.host.agents.http.clone(), None).await
+    {
         Ok(l) => l,
         Err(e) => return json!({"message": format!("Failed to start WhatsApp login: {e}")}),
     };
@@ -144,6 +146,8 @@ pub async fn wait(ch: &Arc<Channels>, account_id: &str, timeout: Duration) -> Va
             active().remove(&k);
             json!({"connected": false, "message": format!("WhatsApp login failed: {e}")})
         }
-        _ => json!({"connected": false, "message": "Still waiting for the QR scan. Let me know when you’ve scanned it."}),
+        _ => {
+            json!({"connected": false, "message": "Still waiting for the QR scan. Let me know when you’ve scanned it."})
+        }
     }
 }

@@ -40,9 +40,11 @@ async fn env(mut wa: Value) -> Env {
         "models": {"providers": {"anthropic": {"baseUrl": model.url, "apiKey": "sk-ant-test", "models": []}}},
         "channels": {"whatsapp": {"accounts": {"default": wa}}},
     });
-    let mut opts = Setup::default();
-    opts.config = Some(config.to_string());
-    let gw = TestGateway::with(opts).await;
+    let gw = TestGateway::with(Setup {
+        config: Some(config.to_string()),
+        ..Setup::default()
+    })
+    .await;
     Env { gw, model, _ws: ws }
 }
 

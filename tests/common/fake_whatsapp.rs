@@ -25,7 +25,7 @@ pub const ME_LID: &str = "99887766@lid";
 pub enum Sent {
     Message {
         to: String,
-        message: wa::Message,
+        message: Box<wa::Message>,
     },
     State {
         to: String,
@@ -126,7 +126,7 @@ impl WaSend for Recorder {
         }
         self.push(Sent::Message {
             to: to.to_string(),
-            message,
+            message: Box::new(message),
         });
         Ok(format!("SENT{}", self.all().len()))
     }

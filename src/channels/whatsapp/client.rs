@@ -39,8 +39,11 @@ impl HttpClient for Http {
     }
 }
 
+/// Stores a batch durably; an error withholds the acknowledgement.
+pub type CommitFn = dyn Fn(&[InboundMessage]) -> Result<(), String> + Send + Sync;
+
 /// Stores each batch before the library acknowledges it (see `session`).
-pub struct Hook(pub Arc<dyn Fn(&[InboundMessage]) -> Result<(), String> + Send + Sync>);
+pub struct Hook(pub Arc<CommitFn>);
 
 #[async_trait::async_trait]
 impl InboundDurabilityHook for Hook {

@@ -223,7 +223,6 @@ impl<S: WaSend> Wa<S> {
                 participant: (kind != PeerKind::Dm)
                     .then(|| sender.map(|s| s.to_string()))
                     .flatten(),
-                ..Default::default()
             };
             let reaction = build_reaction_message(key, emoji, now_ms());
             if let Err(e) = self.send.send_message(chat, reaction).await {

@@ -4,7 +4,6 @@
 //! config, so both work in Nix mode; a gateway already running picks a new link up by
 //! itself within seconds.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use crate::channels::whatsapp::{self, creds::Creds};
@@ -38,6 +37,7 @@ fn target(paths: &Paths, env: &Env, account: &str) -> (Creds, String) {
     (creds, url)
 }
 
+#[cfg(feature = "whatsapp")]
 fn account_flag(account: &str) -> String {
     if account == "default" {
         String::new()
@@ -117,6 +117,7 @@ pub fn login(paths: &Paths, env: &Env, account: &str, phone: Option<String>) -> 
             match &s {
                 State::Qr(code) if phone.is_none() => match whatsapp::qr::terminal(code) {
                     Ok(q) => {
+                        use std::io::Write;
                         let mut out = std::io::stdout().lock();
                         let _ = writeln!(
                             out,

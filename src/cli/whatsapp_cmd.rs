@@ -1,8 +1,8 @@
 //! `clawdbot channels login|logout` for WhatsApp: link this gateway as a device of the
 //! phone (QR in the terminal, refreshed as WhatsApp rotates it, or a pairing code for
 //! `--phone`), or forget the link. Only the credentials directory is written, never the
-//! config, so both work in Nix mode; a gateway already running picks a new link up by
-//! itself within seconds.
+//! config, so both work in Nix mode; a running gateway whose config names the account
+//! (a `channels.whatsapp` section) picks a new link up by itself within seconds.
 
 use std::process::ExitCode;
 
@@ -136,7 +136,7 @@ pub fn login(paths: &Paths, env: &Env, account: &str, phone: Option<String>) -> 
                 State::Linked { jid } => {
                     let who = whatsapp::settings::e164(jid).unwrap_or_else(|| jid.clone());
                     println!(
-                        "✅ Linked as {who}. Credentials stored in {} (0700/0600).\nA running gateway picks the link up within seconds; otherwise start it: clawdbot gateway",
+                        "✅ Linked as {who}. Credentials stored in {} (0700/0600).\nA running gateway whose config has a channels.whatsapp section picks the link up within seconds; otherwise restart it (clawdbot gateway restart) or start it (clawdbot gateway)",
                         creds.dir.display()
                     );
                     return ExitCode::SUCCESS;

@@ -202,6 +202,8 @@ pub const METHODS: &[&str] = &[
     "cron.remove",
     "cron.run",
     "cron.runs",
+    "web.login.start",
+    "web.login.wait",
 ];
 
 /// Every event name of the protocol (`GATEWAY_EVENTS`).

@@ -105,9 +105,41 @@ export function sessionsPage({ gw, main }) {
   return live(load, 0);
 }
 
+// Linking WhatsApp (web.login.start/wait): the QR as an image, then wait for the scan.
+// Outside the table that reloads every few seconds, so the QR stays up while scanned.
+function whatsappLink(gw, reload) {
+  const out = h("div", { class: "wa-out" });
+  const run = async (btn, force) => {
+    btn.disabled = true;
+    try {
+      const r = await gw.rpc("web.login.start", { force, timeoutMs: 30000 });
+      out.replaceChildren(h("p", {}, r.message || ""));
+      if (!r.qrDataUrl) return;
+      out.append(h("img", { src: r.qrDataUrl, alt: "WhatsApp QR code", id: "wa-qr", width: "264", height: "264" }));
+      for (;;) {
+        const w = await gw.rpc("web.login.wait", { timeoutMs: 60000 });
+        if (w.connected || !/^Still waiting/.test(w.message || "")) {
+          out.replaceChildren(h("p", { class: w.connected ? "ok" : "err" }, w.message || ""));
+          reload();
+          return;
+        }
+      }
+    } catch (e) {
+      out.replaceChildren(h("p", { class: "err" }, String(e.message || e)));
+    } finally { btn.disabled = false; }
+  };
+  const link = h("button", { type: "button", id: "wa-link", onclick: () => run(link, false) }, "Link WhatsApp");
+  const relink = h("button", { type: "button", onclick: () => run(relink, true) }, "Relink (new QR)");
+  return h("div", {},
+    h("h2", {}, "WhatsApp"),
+    h("p", { class: "muted" }, "Links this gateway as a device of your phone (an unofficial client: WhatsApp may restrict accounts that automate). Scan the code with WhatsApp > Settings > Linked devices > Link a device."),
+    h("div", { class: "row" }, link, relink), out);
+}
+
 export function channelsPage({ gw, main }) {
   const body = h("div");
   main.append(h("h1", {}, "Channels"), body);
+  let wa = null;
   const load = async () => {
     try {
       const st = await gw.rpc("channels.status");
@@ -119,7 +151,7 @@ export function channelsPage({ gw, main }) {
         table(["Channel", "Account", "Running", "Connected", "Bot", "Last error"],
           Object.entries(st.channelAccounts || {}).flatMap(([ch, accts]) => accts.map((a) => [
             st.channelLabels?.[ch] || ch, a.accountId, a.running ? "yes" : "no", a.connected ? "yes" : "no",
-            a.bot?.username ? "@" + a.bot.username : "–", a.lastError || "–",
+            a.bot?.username ? "@" + a.bot.username : (a.bot?.e164 || "–"), a.lastError || "–",
           ])), "No channels configured."),
         ...pairings.flatMap(([ch, pairing]) => [
           h("h2", {}, `${st.channelLabels?.[ch] || ch} pairing requests`),
@@ -130,6 +162,7 @@ export function channelsPage({ gw, main }) {
           h("p", { class: "muted" }, `Approved senders: ${(pairing.allowFrom || []).join(", ") || "none"}`),
         ]),
       );
+      if (!wa) { wa = whatsappLink(gw, load); main.append(wa); }
     } catch (e) { fail(body, e); }
   };
   return live(load, 4000);

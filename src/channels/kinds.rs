@@ -55,6 +55,9 @@ pub struct Kind {
     /// `allowFrom` for Telegram; `dm.policy` and `dm.allowFrom` for Discord).
     pub dm_policy_key: &'static str,
     pub allow_from_key: &'static str,
+    /// A linked device instead of a bot token (WhatsApp): no token is looked up, an
+    /// account runs when enabled, and `channels login` links it.
+    pub linked_device: bool,
     /// A quick shape check of a token (the CLI refuses an obvious paste error).
     pub check_token: fn(&str) -> Result<(), String>,
     /// Normalises a token as read (Discord's optional `Bot ` prefix).
@@ -71,7 +74,11 @@ impl std::fmt::Debug for Kind {
 }
 
 /// Every channel this build runs, in display order.
-pub static KINDS: &[&Kind] = &[&super::telegram::KIND, &super::discord::KIND];
+pub static KINDS: &[&Kind] = &[
+    &super::telegram::KIND,
+    &super::discord::KIND,
+    &super::whatsapp::KIND,
+];
 
 /// A kind by id (case-insensitive).
 pub fn kind(id: &str) -> Option<&'static Kind> {
@@ -109,7 +116,9 @@ mod tests {
             assert!(
                 k.chunk_default <= k.chunk_max && k.chunk_max <= super::super::chunk::MAX_CHUNK
             );
-            assert_eq!(k.credential, format!("{}-bot-token", k.id));
+            if !k.linked_device {
+                assert_eq!(k.credential, format!("{}-bot-token", k.id));
+            }
         }
         assert!(kind("signal").is_none());
     }

@@ -17,6 +17,7 @@ pub mod inbox;
 pub mod kinds;
 pub mod pairing;
 pub mod telegram;
+pub mod whatsapp;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -61,6 +62,8 @@ pub struct AccountStatus {
     /// stay unacknowledged upstream and are retried. Shown as `storeError` (extension;
     /// `lastError` carries the same text while it lasts).
     pub store_error: Option<String>,
+    /// For a linked-device channel (WhatsApp): whether a device is linked.
+    pub linked: Option<bool>,
 }
 
 impl AccountStatus {
@@ -101,6 +104,7 @@ impl AccountStatus {
             "storeError",
             self.store_error.clone().map(Value::from),
         );
+        opt(&mut m, "linked", self.linked.map(Value::from));
         m
     }
 }
@@ -185,8 +189,17 @@ pub fn start(ch: &Arc<Channels>) {
     }
     let cfg = ch.host.config();
     for kind in kinds::KINDS {
-        for acct in accounts::accounts(&cfg.resolved, &cfg.env, kind) {
+        let accts = if kind.linked_device {
+            whatsapp::accounts(&cfg.resolved, &cfg.env, &ch.host.paths.state_dir)
+        } else {
+            accounts::accounts(&cfg.resolved, &cfg.env, kind)
+        };
+        for acct in accts {
             if !acct.enabled {
+                continue;
+            }
+            if kind.linked_device {
+                ch.tasks.spawn((kind.run)(ch.clone(), acct));
                 continue;
             }
             match acct.token.clone() {
@@ -218,9 +231,17 @@ pub async fn deliver(
 ) -> Result<String, String> {
     let kind = kinds::kind(channel).ok_or_else(|| kinds::unknown(channel))?;
     let cfg = ch.host.config();
-    let account = accounts::find(&cfg.resolved, &cfg.env, kind, account_id)
-        .ok_or_else(|| format!("unknown {} account: {account_id}", kind.id))?;
+    let account = if kind.linked_device {
+        whatsapp::accounts(&cfg.resolved, &cfg.env, &ch.host.paths.state_dir)
+            .into_iter()
+            .find(|a| a.id == account_id)
+    } else {
+        accounts::find(&cfg.resolved, &cfg.env, kind, account_id)
+    }
+    .ok_or_else(|| format!("unknown {} account: {account_id}", kind.id))?;
     drop(cfg);
-    account.require_token()?;
+    if !kind.linked_device {
+        account.require_token()?;
+    }
     (kind.deliver)(ch, &account, to, text).await
 }

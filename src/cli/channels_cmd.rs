@@ -1,4 +1,4 @@
-//! `clawdbot channels add|list|remove|status|login`: manage channel accounts in the
+//! `clawdbot channels add|list|remove|status|login|logout`: manage channel accounts in the
 //! config. Tokens are stored as 0600 files under `<stateDir>/credentials/` and the config
 //! points at them (`tokenFile`), so the config never holds a secret. Refused in Nix mode
 //! with the option to set instead. `update`: how to update, for the way it was installed.
@@ -61,10 +61,27 @@ pub enum ChannelsCommand {
     },
     /// Live status from the running gateway.
     Status,
-    /// QR-code login (WhatsApp-style channels): not needed for bot-token channels.
+    /// Link WhatsApp: shows a QR code to scan with the phone (or a pairing code with
+    /// --phone) and stores the linked device under <stateDir>/credentials/whatsapp/.
+    #[command(
+        after_help = "Examples:\n  clawdbot channels login\n  clawdbot channels login --channel whatsapp --account work\n  clawdbot channels login --phone +15551234567   (pairing code instead of the QR)\n\nWhatsApp through an unofficial client: WhatsApp may restrict accounts that automate. Writes credentials only, never the config (works in Nix mode)."
+    )]
     Login {
+        /// The channel to link (default: whatsapp; bot-token channels need no login).
         #[arg(long)]
         channel: Option<String>,
+        #[arg(long, default_value = "default")]
+        account: String,
+        /// Link with a pairing code for this phone number instead of the QR.
+        #[arg(long, value_name = "E164")]
+        phone: Option<String>,
+    },
+    /// Unlink WhatsApp: removes the linked device's stored credentials.
+    Logout {
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long, default_value = "default")]
+        account: String,
     },
 }
 
@@ -99,6 +116,12 @@ pub fn run(args: ChannelsArgs, profile: Option<&str>) -> ExitCode {
             account,
         } => {
             let channel = kind_of(&channel);
+            if channel.linked_device {
+                return fail(format!(
+                    "{} has no bot token: link the phone with `clawdbot channels login --channel {}`",
+                    channel.label, channel.id
+                ));
+            }
             if !valid_account_id(&account) {
                 return fail(format!(
                     "invalid --account {account:?}: use letters, digits, - and _ (it names a config key and a file)"
@@ -271,17 +294,43 @@ pub fn run(args: ChannelsArgs, profile: Option<&str>) -> ExitCode {
                 Err(e) => fail(format!("Channel status failed: {e}")),
             }
         }
-        ChannelsCommand::Login { channel } => fail(format!(
-            "No QR login needed{}: {} use bot tokens (`clawdbot channels add --channel <{}> --token-file PATH`). QR-login channels such as WhatsApp are not supported by this gateway.",
-            channel.map(|c| format!(" for {c}")).unwrap_or_default(),
-            KINDS
-                .iter()
-                .map(|k| k.label)
-                .collect::<Vec<_>>()
-                .join(" and "),
-            kinds::ids().replace(", ", "|"),
-        )),
+        ChannelsCommand::Login {
+            channel,
+            account,
+            phone,
+        } => match linked_kind(channel.as_deref(), &account) {
+            Err(e) => fail(e),
+            Ok(()) => super::whatsapp_cmd::login(&paths, &env, &account, phone),
+        },
+        ChannelsCommand::Logout { channel, account } => {
+            match linked_kind(channel.as_deref(), &account) {
+                Err(e) => fail(e),
+                Ok(()) => super::whatsapp_cmd::logout(&paths, &env, &account),
+            }
+        }
     }
+}
+
+/// `--channel` of login/logout: a linked-device channel (WhatsApp, the default); a
+/// bot-token channel gets the command that sets it up instead.
+fn linked_kind(channel: Option<&str>, account: &str) -> Result<(), String> {
+    let id = channel.unwrap_or("whatsapp");
+    match kinds::kind(id) {
+        Some(k) if k.linked_device => {}
+        Some(k) => {
+            return Err(format!(
+                "No login needed for {}: it uses a bot token (`clawdbot channels add --channel {} --token-file PATH`).",
+                k.label, k.id
+            ));
+        }
+        None => return Err(kinds::unknown(id)),
+    }
+    if !valid_account_id(account) {
+        return Err(format!(
+            "invalid --account {account:?}: use letters, digits, - and _ (it names a directory)"
+        ));
+    }
+    Ok(())
 }
 
 /// An account id becomes a config key and part of a file name: no dots, slashes or

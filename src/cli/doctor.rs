@@ -230,7 +230,10 @@ pub fn run(args: DoctorArgs, profile: Option<&str>) -> ExitCode {
         )];
         // Every channel account of every kind: its token file, and whether a token is
         // there at all (and looks like one).
-        for kind in crate::channels::kinds::KINDS {
+        for kind in crate::channels::kinds::KINDS
+            .iter()
+            .filter(|k| !k.linked_device)
+        {
             for a in crate::channels::accounts::accounts(&l.resolved, &l.env, kind) {
                 let key = a.key();
                 files.push((

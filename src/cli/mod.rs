@@ -13,6 +13,7 @@ mod gateway;
 mod onboard;
 pub mod service;
 mod skills_cmd;
+mod whatsapp_cmd;
 
 use std::process::ExitCode;
 

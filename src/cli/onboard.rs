@@ -213,6 +213,10 @@ fn onboard(args: OnboardArgs, profile: Option<&str>) -> Result<ExitCode, String>
         vec![("agents.defaults.model.primary".into(), Some(json!(model)))];
     let mut channel_notes = vec![];
     for kind in crate::channels::kinds::KINDS {
+        if kind.linked_device {
+            // No token: linked with `clawdbot channels login` (see the README).
+            continue;
+        }
         let (file, allow) = match kind.id {
             "telegram" => (&args.telegram_token_file, &args.telegram_allow_from),
             "discord" => (&args.discord_token_file, &args.discord_allow_from),

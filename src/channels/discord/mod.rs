@@ -50,6 +50,7 @@ pub static KIND: Kind = Kind {
     target_help: "channel:<id> for a channel, user:<id> for a DM",
     dm_policy_key: "dm.policy",
     allow_from_key: "dm.allowFrom",
+    linked_device: false,
     check_token,
     clean_token,
     run: |ch, acct| Box::pin(run_account(ch, acct)),

@@ -49,6 +49,7 @@ pub static KIND: Kind = Kind {
     target_help: "a chat id, e.g. 123456789 or -1001234567890",
     dm_policy_key: "dmPolicy",
     allow_from_key: "allowFrom",
+    linked_device: false,
     check_token,
     clean_token: kinds::keep_token,
     run: |ch, acct| Box::pin(run_account(ch, acct)),

@@ -195,8 +195,14 @@ pub fn add_extensions(schema: &mut Value) {
     // Where the platform's API lives (an extension key): a local telegram-bot-api
     // server, a Discord proxy, or a test double. Discord's Gateway URL is then taken
     // from `GET {apiRoot}/gateway/bot`, as Discord asks clients to do.
-    let root = json!({"type": "string", "pattern": "^https?://"});
+    // WhatsApp's is its WebSocket (`wss://web.whatsapp.com/ws/chat`).
     for ch in RUN_CHANNELS {
+        let pattern = if *ch == "whatsapp" {
+            "^wss?://"
+        } else {
+            "^https?://"
+        };
+        let root = json!({"type": "string", "pattern": pattern});
         add(schema, &["channels", ch], "apiRoot", root.clone());
         add(
             schema,
@@ -213,7 +219,7 @@ fn get<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// The channels this build runs (`channels::kinds::KINDS`, which a test keeps equal):
 /// the config layer cannot name the channels module, which sits above it.
-pub const RUN_CHANNELS: &[&str] = &["telegram", "discord"];
+pub const RUN_CHANNELS: &[&str] = &["telegram", "discord", "whatsapp"];
 
 /// One warning per section that is present but not implemented (and per channel this
 /// build does not run).

@@ -126,11 +126,11 @@ fn cross_field_rules() {
 #[test]
 fn unimplemented_sections_warn_once_each() {
     let r = validate(
-        &json!({"hooks": {"enabled": true, "token": "x"}, "cron": {"enabled": false}, "gateway": {"tailscale": {"mode": "off"}}, "channels": {"whatsapp": {}}}),
+        &json!({"hooks": {"enabled": true, "token": "x"}, "cron": {"enabled": false}, "gateway": {"tailscale": {"mode": "off"}}, "channels": {"signal": {}}}),
     );
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     let paths: Vec<&str> = r.warnings.iter().map(|w| w.path.as_str()).collect();
-    assert_eq!(paths, ["hooks", "gateway.tailscale", "channels.whatsapp"]);
+    assert_eq!(paths, ["hooks", "gateway.tailscale", "channels.signal"]);
     assert!(
         r.warnings[0]
             .message

@@ -11,6 +11,7 @@ mod info;
 mod sessions;
 mod skills;
 mod system;
+mod web;
 
 use std::sync::Arc;
 
@@ -118,6 +119,8 @@ pub async fn dispatch(
         "cron.remove" => cron::remove(ctx, p).await,
         "cron.run" => cron::run(ctx, p).await,
         "cron.runs" => cron::runs(ctx, p),
+        "web.login.start" => web::start(ctx, p).await,
+        "web.login.wait" => web::wait(ctx, p).await,
         _ => Err(RpcError::invalid(format!("unknown method: {method}"))),
     }
 }

@@ -216,6 +216,24 @@ pub const FORMATS: &[Format] = &[
         "one secret and a newline"
     ),
     row!(
+        "whatsapp-linked",
+        "credentials/whatsapp/<account>/linked.json",
+        1,
+        1,
+        Field,
+        "clawdbot-rs",
+        "who the linked device is `{version, jid, lid, pushName, linkedAt}`"
+    ),
+    row!(
+        "whatsapp-session",
+        "credentials/whatsapp/<account>/session.db",
+        1,
+        1,
+        Unversioned,
+        "whatsapp-rust",
+        "the library's SQLite session; its schema and migrations are the library's"
+    ),
+    row!(
         "logs",
         "logs/*.log",
         1,

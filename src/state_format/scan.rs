@@ -110,6 +110,13 @@ pub fn inventory(
             .into_iter()
             .map(|p| ("channel-allowfrom", p)),
     );
+    for account in subdirs(&creds.join("whatsapp")) {
+        out.extend(
+            files_in(&account, |n| n == "linked.json")
+                .into_iter()
+                .map(|p| ("whatsapp-linked", p)),
+        );
+    }
     for dir in subdirs(state_dir) {
         out.extend(
             files_in(&dir, |n| n.starts_with("inbox-") && n.ends_with(".json"))

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::fsutil::{create_private_dir, read_json, write_json_private};
+use crate::fsutil::{create_private_dir, write_json_private};
 
 /// The library's session database in the credentials directory.
 pub const DB_FILE: &str = "session.db";
@@ -72,9 +72,13 @@ impl Creds {
         Ok(db)
     }
 
-    /// Who the device is linked as, when it is.
+    /// Who the device is linked as, when it is. A `linked.json` in a newer format is
+    /// refused (and listed in `status`): the account counts as not linked, and the file
+    /// is left as it is.
     pub fn linked(&self) -> Option<Value> {
-        read_json(&self.dir.join(LINKED_FILE)).ok().flatten()
+        crate::state_format::read_json("whatsapp-linked", &self.dir.join(LINKED_FILE))
+            .ok()
+            .flatten()
     }
 
     pub fn is_linked(&self) -> bool {
@@ -84,7 +88,14 @@ impl Creds {
     /// Records a successful link.
     pub fn mark_linked(&self, jid: &str, lid: &str, push_name: &str) -> Result<(), String> {
         self.prepare()?;
-        let v = json!({"jid": jid, "lid": lid, "pushName": push_name, "linkedAt": crate::util::now_ms()});
+        let path = self.dir.join(LINKED_FILE);
+        if crate::state_format::is_refused(&path) {
+            return Err(format!(
+                "{} was written by a newer clawdbot; roll forward, or move it aside to link again",
+                path.display()
+            ));
+        }
+        let v = json!({"version": 1, "jid": jid, "lid": lid, "pushName": push_name, "linkedAt": crate::util::now_ms()});
         write_json_private(&self.dir.join(LINKED_FILE), &v)
             .map_err(|e| format!("cannot write {}: {e}", self.dir.display()))
     }
@@ -165,5 +176,26 @@ mod tests {
         assert_eq!(c.dir, Path::new("/h/wa"));
         let c = Creds::for_account(Path::new("/s"), None, "w", Some(" "));
         assert_eq!(c.dir, Path::new("/s/credentials/whatsapp/w"));
+    }
+
+    #[test]
+    fn a_newer_linked_file_is_not_a_link_and_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Creds::for_account(dir.path(), None, "a", None);
+        c.mark_linked("1@s.whatsapp.net", "2@lid", "Ada").unwrap();
+        let v = c.linked().unwrap();
+        assert_eq!(
+            (v["version"].as_i64(), v["pushName"].as_str()),
+            (Some(1), Some("Ada"))
+        );
+        let path = c.dir.join(LINKED_FILE);
+        let newer = r#"{"version": 2, "jid": "1@s.whatsapp.net", "keys": {}}"#;
+        std::fs::write(&path, newer).unwrap();
+        assert!(c.linked().is_none(), "a newer file is not read as a link");
+        let e = c
+            .mark_linked("1@s.whatsapp.net", "2@lid", "Ada")
+            .unwrap_err();
+        assert!(e.contains("newer clawdbot"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), newer);
     }
 }

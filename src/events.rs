@@ -1,5 +1,8 @@
-//! Broadcast events: one gateway-wide `seq`, serialized once per broadcast, filtered per
-//! connection by scope. A receiver that falls behind the channel is a slow consumer.
+//! Broadcast events: serialized once per broadcast, filtered per connection by scope, and
+//! numbered per connection (`seq` counts what *that* connection received, as openclaw's
+//! gateway does): clients treat a jump in `seq` as lost events and reconnect, so one
+//! gateway-wide counter would make every scope-filtered or dropped event look like a
+//! loss. A receiver that falls behind the channel is a slow consumer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,10 +16,18 @@ pub const BUS_CAPACITY: usize = 1024;
 #[derive(Debug)]
 pub struct Event {
     pub name: String,
-    /// The frame text, serialized once.
+    /// The frame text without `seq`, serialized once; see [`Event::numbered`].
     pub frame: String,
     /// Drop for a busy socket instead of closing it (ticks, deltas).
     pub drop_if_slow: bool,
+}
+
+impl Event {
+    /// The frame with this connection's `seq` appended as the last key.
+    pub fn numbered(&self, seq: u64) -> String {
+        let body = self.frame.strip_suffix('}').unwrap_or(&self.frame);
+        format!("{body},\"seq\":{seq}}}")
+    }
 }
 
 #[derive(Debug)]
@@ -39,7 +50,8 @@ impl Bus {
         self.tx.subscribe()
     }
 
-    /// Broadcasts with the next `seq`; `state_version` is attached for presence/health.
+    /// Broadcasts one event (counted in [`Bus::seq`]); `state_version` is attached for
+    /// presence/health.
     pub fn send(
         &self,
         name: &str,
@@ -47,8 +59,8 @@ impl Bus {
         state_version: Option<Value>,
         drop_if_slow: bool,
     ) {
-        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut frame = json!({"type": "event", "event": name, "payload": payload, "seq": seq});
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        let mut frame = json!({"type": "event", "event": name, "payload": payload});
         if let Some(sv) = state_version {
             frame["stateVersion"] = sv;
         }
@@ -66,5 +78,26 @@ impl Bus {
 
     pub fn receivers(&self) -> usize {
         self.tx.receiver_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_is_appended_per_connection_and_the_frame_stays_json() {
+        let bus = Bus::default();
+        let mut rx = bus.subscribe();
+        bus.send("tick", json!({"ts": 1}), Some(json!({"presence": 2})), true);
+        let ev = rx.try_recv().unwrap();
+        for n in [1, 7] {
+            let v: Value = serde_json::from_str(&ev.numbered(n)).unwrap();
+            assert_eq!(v["seq"], n);
+            assert_eq!(v["event"], "tick");
+            assert_eq!(v["payload"]["ts"], 1);
+            assert_eq!(v["stateVersion"]["presence"], 2);
+        }
+        assert_eq!(bus.seq(), 1);
     }
 }

@@ -125,7 +125,10 @@ async fn random_kill_9_loses_nothing_repeats_no_turn_and_answers_in_the_right_ch
         for pair in at.windows(2) {
             let mark = kill_marks.iter().find(|&&m| m > pair[0]).copied();
             let in_window = mark.is_some_and(|m| {
-                pair[1] >= m && !sent_all[pair[0] + 1..m].iter().any(|s| s["chat_id"] == chat)
+                pair[1] >= m
+                    && !sent_all[pair[0] + 1..m]
+                        .iter()
+                        .any(|s| s["chat_id"] == chat)
             });
             assert!(
                 in_window,

@@ -10,7 +10,7 @@ use common::*;
 use serde_json::json;
 
 #[tokio::test]
-async fn ticks_carry_a_growing_global_seq() {
+async fn ticks_carry_a_growing_seq() {
     let gw = TestGateway::with(Setup {
         opts: ServerOptions {
             tick_interval: Duration::from_millis(30),
@@ -30,6 +30,59 @@ async fn ticks_carry_a_growing_global_seq() {
         }
     }
     assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
+}
+
+/// `seq` counts what each connection received: an event filtered out by scope leaves no
+/// hole (openclaw's clients reconnect on a hole, "event gap detected"), and a client
+/// that connects later starts at 1.
+#[tokio::test]
+async fn event_seq_is_gap_free_per_connection_whatever_scopes_filter() {
+    let gw = TestGateway::start().await;
+    let mut admin = operator(&gw.url).await;
+    let (mut reader, _) = open(&gw.url).await;
+    let mut p = base_params(Some(TOKEN));
+    p["scopes"] = json!(["operator.read"]);
+    let r = connect(&mut reader, p).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let bus = &gw.gw.host.bus;
+    bus.send("probe.one", json!({"n": 1}), None, false);
+    bus.send("exec.approval.requested", json!({"id": "x"}), None, false);
+    bus.send("probe.two", json!({"n": 2}), None, false);
+    // Every event frame a connection gets, up to probe.two: names and seqs.
+    async fn until_two(ws: &mut Ws) -> (Vec<String>, Vec<u64>) {
+        let (mut names, mut seqs) = (vec![], vec![]);
+        loop {
+            let f = next(ws).await.unwrap();
+            if f["type"] != "event" {
+                continue;
+            }
+            names.push(f["event"].as_str().unwrap().to_string());
+            seqs.push(f["seq"].as_u64().unwrap());
+            if f["event"] == "probe.two" {
+                return (names, seqs);
+            }
+        }
+    }
+    let (names, seqs) = until_two(&mut reader).await;
+    assert!(
+        !names.iter().any(|n| n.starts_with("exec.approval")),
+        "{names:?}"
+    );
+    assert!(names.contains(&"probe.one".to_string()), "{names:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "hole in {names:?} {seqs:?}"
+    );
+    let (names, seqs) = until_two(&mut admin).await;
+    assert!(
+        names.contains(&"exec.approval.requested".to_string()),
+        "{names:?}"
+    );
+    assert_eq!(seqs[0], 1, "a connection counts from 1: {names:?} {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "hole in {names:?} {seqs:?}"
+    );
 }
 
 /// The original re-broadcasts `health` to every client on every call (its collapse at

@@ -463,9 +463,49 @@ async fn v4_methods_and_params_the_clients_send() {
         json!({"key": "agent:main:main", "includeApprovals": true}),
     )
     .await;
+    assert_eq!(r["payload"]["subscribed"], true, "{r}");
+    assert_eq!(r["payload"]["key"], "agent:main:main");
     assert_eq!(
-        r["payload"],
-        json!({"subscribed": true, "key": "agent:main:main"})
+        r["payload"]["approvalReplay"]["approvals"],
+        json!([]),
+        "no pending approvals to replay: {r}"
+    );
+    // The 2026.9 UI's chat.send extras are accepted, and the ack says where the
+    // message lands in the (empty) transcript.
+    let r = call(
+        &mut ws,
+        "cs",
+        "chat.send",
+        json!({"sessionKey": "agent:main:main", "message": "/stop", "deliver": false,
+               "idempotencyKey": "k1", "sessionId": "s1", "queueMode": "steer",
+               "mentions": [], "__controlUiReconnectResume": true}),
+    )
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+    let r = call(
+        &mut ws,
+        "cs2",
+        "chat.send",
+        json!({"sessionKey": "agent:main:main", "message": "hi", "idempotencyKey": "k2", "queueMode": 3}),
+    )
+    .await;
+    assert_eq!(
+        r["error"]["message"], "invalid chat.send params: at /queueMode: must be string",
+        "{r}"
+    );
+    let r = call(
+        &mut ws,
+        "cs3",
+        "chat.send",
+        json!({"sessionKey": "agent:main:main", "message": "hi", "idempotencyKey": "k3", "bogus": 1}),
+    )
+    .await;
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unexpected property 'bogus'"),
+        "{r}"
     );
     // Still strict: a wrong type, an unknown key.
     let r = call(

@@ -95,6 +95,9 @@ pub struct ControlUi {
     pub allow_insecure_auth: Option<bool>,
     pub dangerously_disable_device_auth: Option<bool>,
     pub allowed_origins: Vec<String>,
+    /// openclaw's key: a directory holding a Control UI build to serve instead of the
+    /// embedded one (src/server/ui_root.rs).
+    pub root: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -348,12 +351,16 @@ impl Config {
 
     /// `provider/model` of the default agent.
     pub fn primary_model(&self) -> String {
-        let default_id = self.default_agent_id();
+        self.agent_model(&self.default_agent_id())
+    }
+
+    /// `provider/model` of agent `id`: its own `model`, else `agents.defaults.model`.
+    pub fn agent_model(&self, id: &str) -> String {
         let from_agent = self
             .agents
             .list
             .iter()
-            .find(|a| normalize_agent_id(&a.id) == default_id)
+            .find(|a| normalize_agent_id(&a.id) == id)
             .and_then(|a| a.model.as_ref())
             .and_then(ModelSpec::primary);
         let from_defaults = self

@@ -150,6 +150,8 @@ pub async fn handle(
     let max_in_flight = gw.limits.settings.max_in_flight_per_connection;
     let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let conn_gone = gw.host.cancel.child_token();
+    // This connection's event count (see crate::events): gap-free whatever is filtered.
+    let mut seq = 0u64;
     loop {
         tokio::select! {
             msg = next_text(&mut stream) => match msg {
@@ -203,7 +205,7 @@ pub async fn handle(
             ev = events.recv() => match ev {
                 Ok(ev) => {
                     if ev.drop_if_slow && events.len() > crate::events::BUS_CAPACITY / 2 { continue; }
-                    if allowed(&session, &ev.name) && !send(&mut sink, ev.frame.clone()).await { break; }
+                    if allowed(&session, &ev.name) { seq += 1; if !send(&mut sink, ev.numbered(seq)).await { break; } }
                 }
                 Err(RecvError::Lagged(_)) => {
                     tracing::warn!(target: "ws", "closing slow consumer conn={conn_id}");
@@ -217,7 +219,7 @@ pub async fn handle(
                 loop {
                     match events.try_recv() {
                         Ok(ev) => {
-                            if allowed(&session, &ev.name) && !send(&mut sink, ev.frame.clone()).await { break; }
+                            if allowed(&session, &ev.name) { seq += 1; if !send(&mut sink, ev.numbered(seq)).await { break; } }
                         }
                         Err(TryRecvError::Lagged(_)) => continue,
                         Err(_) => break,

@@ -202,6 +202,11 @@ pub fn hello_ok(mut hello: Value, s: &Session) -> Value {
         server.insert("bootId".into(), json!(boot_id()));
     }
     hello["features"]["capabilities"] = json!([]);
+    // A primary model always resolves here (a default is built in); `false` would send
+    // the 2026.9 UI to its first-run model setup, which is openclaw's own wizard.
+    if let Some(d) = hello["snapshot"]["sessionDefaults"].as_object_mut() {
+        d.insert("modelConfigured".into(), json!(true));
+    }
     if let Some(m) = hello["features"]["methods"].as_array_mut() {
         m.extend(super::methods_v4::METHODS.iter().map(|x| json!(x)));
     }

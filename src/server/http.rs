@@ -77,17 +77,21 @@ async fn entry(
     }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    match (method.as_str(), path.as_str()) {
-        ("GET" | "HEAD", "/healthz") => healthz(&gw),
-        ("GET" | "HEAD", "/readyz") => readyz(&gw),
-        ("GET" | "HEAD", p) if let Some(r) = super::ui::serve(&gw, p, req.headers()) => r,
-        _ => (
-            StatusCode::NOT_FOUND,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "Not Found",
-        )
-            .into_response(),
+    let get = matches!(method.as_str(), "GET" | "HEAD");
+    match path.as_str() {
+        "/healthz" if get => return healthz(&gw),
+        "/readyz" if get => return readyz(&gw),
+        _ => {}
     }
+    if get && let Some(r) = super::ui::serve(&gw, &path, req.headers()).await {
+        return r;
+    }
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Not Found",
+    )
+        .into_response()
 }
 
 /// Liveness: the process answers. No auth, no secrets.

@@ -23,6 +23,7 @@ pub mod presence;
 pub mod state;
 pub mod throttle;
 pub mod ui;
+mod ui_root;
 
 use std::future::Future;
 use std::sync::Arc;

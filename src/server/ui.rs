@@ -89,14 +89,16 @@ pub fn base_path(gw: &Gateway) -> String {
     }
 }
 
-/// Answers a GET for the UI, or `None` when the path is not the UI's.
-pub fn serve(gw: &Gateway, path: &str, headers: &HeaderMap) -> Option<Response> {
+/// Answers a GET for the UI, or `None` when the path is not the UI's: the embedded
+/// build, or the directory `gateway.controlUi.root` names (src/server/ui_root.rs).
+pub async fn serve(gw: &Gateway, path: &str, headers: &HeaderMap) -> Option<Response> {
     let base = base_path(gw);
     let rest = path.strip_prefix(base.as_str())?;
     if !rest.is_empty() && !rest.starts_with('/') {
         return None;
     }
-    if gw.runtime().loaded.config.gateway.control_ui.enabled == Some(false) {
+    let ui = gw.runtime().loaded.config.gateway.control_ui.clone();
+    if ui.enabled == Some(false) {
         return Some(
             (
                 StatusCode::NOT_FOUND,
@@ -109,6 +111,13 @@ pub fn serve(gw: &Gateway, path: &str, headers: &HeaderMap) -> Option<Response> 
     if rest.is_empty() {
         // `/prefix` → `/prefix/`, so the page's relative asset URLs resolve under it.
         return Some(Redirect::permanent(&format!("{base}/")).into_response());
+    }
+    if rest == "/control-ui-config.json" {
+        return Some(ui_config(gw, headers));
+    }
+    if let Some(root) = ui.root.as_deref().filter(|r| !r.trim().is_empty()) {
+        let root = gw.env.expand_tilde(root);
+        return Some(super::ui_root::serve(&root, &base, rest, headers).await);
     }
     let name = match rest.trim_start_matches('/') {
         "" | "index.html" => "index.html",
@@ -154,6 +163,43 @@ pub fn serve(gw: &Gateway, path: &str, headers: &HeaderMap) -> Option<Response> 
         );
     }
     Some(resp)
+}
+
+/// `/control-ui-config.json`, which openclaw's Control UI fetches with the gateway's
+/// secret as a bearer token (it falls back to defaults on 401/404): the server version
+/// and the assistant's name. `terminalEnabled` is false (no terminal here) and agrees
+/// with the page, which carries no terminal attribute, so the UI does not reload.
+fn ui_config(gw: &Gateway, headers: &HeaderMap) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let runtime = gw.runtime();
+    let ok =
+        bearer.is_some_and(|b| super::auth::authorize(&runtime.auth, Some(b), Some(b)).is_ok());
+    if !ok {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(serde_json::json!({"error": "unauthorized"})),
+        )
+            .into_response();
+    }
+    let who = crate::heartbeat::identity::resolve(&runtime.loaded, None);
+    let body = serde_json::json!({
+        "serverVersion": crate::VERSION,
+        "assistantAgentId": who["agentId"],
+        "assistantName": who["name"],
+        "terminalEnabled": false,
+        "cliAgentsEnabled": false,
+    });
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// Total embedded size and gzip size (for the size budget test).

@@ -148,6 +148,8 @@ pub fn add_extensions(schema: &mut Value) {
         "allowedOrigins",
         json!({"type": "array", "items": {"type": "string", "minLength": 1}}),
     );
+    // openclaw's "Optional filesystem root for Control UI assets" (src/server/ui_root.rs).
+    add(schema, &["gateway", "controlUi"], "root", s.clone());
     // Connection limits (src/server/limits.rs holds the defaults).
     let n = json!({"type": "integer", "minimum": 1});
     add(

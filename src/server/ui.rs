@@ -139,22 +139,8 @@ pub async fn serve(gw: &Gateway, path: &str, headers: &HeaderMap) -> Option<Resp
         bytes.to_vec().into_response()
     };
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, ctype.parse().expect("static header"));
-    h.insert(
-        header::VARY,
-        "accept-encoding".parse().expect("static header"),
-    );
-    // Assets change with the binary; the page is small: always revalidate.
-    h.insert(
-        header::CACHE_CONTROL,
-        "no-cache".parse().expect("static header"),
-    );
-    h.insert(
-        "x-content-type-options",
-        "nosniff".parse().expect("static header"),
-    );
+    file_headers(h, ctype, name == "index.html");
     if name == "index.html" {
-        h.insert("x-frame-options", "DENY".parse().expect("static header"));
         h.insert(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
@@ -163,6 +149,27 @@ pub async fn serve(gw: &Gateway, path: &str, headers: &HeaderMap) -> Option<Resp
         );
     }
     Some(resp)
+}
+
+/// What every UI file is sent with: its type, no sniffing, revalidation (assets change
+/// with the binary or the bundle; the page is small), and for the page no framing.
+pub(super) fn file_headers(h: &mut HeaderMap, ctype: &str, page: bool) {
+    h.insert(header::CONTENT_TYPE, ctype.parse().expect("static header"));
+    h.insert(
+        header::VARY,
+        "accept-encoding".parse().expect("static header"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        "no-cache".parse().expect("static header"),
+    );
+    h.insert(
+        "x-content-type-options",
+        "nosniff".parse().expect("static header"),
+    );
+    if page {
+        h.insert("x-frame-options", "DENY".parse().expect("static header"));
+    }
 }
 
 /// `/control-ui-config.json`, which openclaw's Control UI fetches with the gateway's

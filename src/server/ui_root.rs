@@ -158,27 +158,9 @@ pub async fn serve(root: &Path, base: &str, rest: &str, headers: &HeaderMap) -> 
     };
     let mut resp = body.into_response();
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        content_type(&path).parse().expect("static header"),
-    );
+    super::ui::file_headers(h, content_type(&path), page);
     if let Some(c) = encoding {
         h.insert(header::CONTENT_ENCODING, c.parse().expect("static header"));
-    }
-    h.insert(
-        header::VARY,
-        "accept-encoding".parse().expect("static header"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        "no-cache".parse().expect("static header"),
-    );
-    h.insert(
-        "x-content-type-options",
-        "nosniff".parse().expect("static header"),
-    );
-    if page {
-        h.insert("x-frame-options", "DENY".parse().expect("static header"));
     }
     resp
 }

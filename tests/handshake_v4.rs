@@ -552,3 +552,42 @@ async fn v4_methods_and_params_the_clients_send() {
     .await;
     assert_eq!(r["error"]["message"], "unknown method: chat.startup");
 }
+
+/// v4 chat deltas are openclaw's: `deltaText` is the whole text so far with
+/// `replace: true` (its UI's merge rule), beside the v3 `message`; a v3 connection on the
+/// same run gets the v3 payload without them. `seq` stays gap-free on both.
+#[tokio::test]
+async fn v4_chat_deltas_carry_delta_text_and_v3_ones_do_not() {
+    let w = common::world::World::new().await;
+    let long = "one two three four five six seven eight nine ten ".repeat(40);
+    w.anthropic
+        .script([common::fakes::Reply::Text(long.trim_end().to_string())]);
+    let gw = w.gateway(json!({"enabled": false}), json!({})).await;
+    let mut v3 = operator(&gw.url).await;
+    let (mut v4, nonce) = open(&gw.url).await;
+    let mut p = ui_connect();
+    sign_v4(&mut p, &DeviceIdentity::generate(), &nonce, now_ms());
+    assert_eq!(connect(&mut v4, p).await["ok"], true);
+    let r = call(
+        &mut v4,
+        "s",
+        "chat.send",
+        json!({"sessionKey": "agent:main:main", "message": "hi", "deliver": false, "idempotencyKey": "run-v4"}),
+    )
+    .await;
+    assert_eq!(r["payload"]["runId"], "run-v4", "{r}");
+    assert_eq!(r["payload"]["status"], "started");
+    assert_eq!(r["payload"]["messageSeq"], 1, "first message of a new session: {r}");
+    let on_v4 = chat_events(&mut v4, "run-v4").await;
+    let on_v3 = chat_events(&mut v3, "run-v4").await;
+    let deltas: Vec<&Value> = on_v4.iter().filter(|e| e["state"] == "delta").collect();
+    assert!(!deltas.is_empty(), "{on_v4:?}");
+    for d in &deltas {
+        assert_eq!(d["replace"], true, "{d}");
+        assert_eq!(d["deltaText"], d["message"]["content"][0]["text"], "{d}");
+    }
+    assert_eq!(on_v4.last().unwrap()["state"], "final");
+    assert!(on_v4.last().unwrap().get("deltaText").is_none());
+    assert!(on_v3.iter().any(|e| e["state"] == "delta"));
+    assert!(on_v3.iter().all(|e| e.get("deltaText").is_none() && e.get("replace").is_none()));
+}

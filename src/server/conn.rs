@@ -205,7 +205,7 @@ pub async fn handle(
             ev = events.recv() => match ev {
                 Ok(ev) => {
                     if ev.drop_if_slow && events.len() > crate::events::BUS_CAPACITY / 2 { continue; }
-                    if allowed(&session, &ev.name) { seq += 1; if !send(&mut sink, ev.numbered(seq)).await { break; } }
+                    if allowed(&session, &ev.name) { seq += 1; if !send(&mut sink, event_frame(&session, &ev, seq)).await { break; } }
                 }
                 Err(RecvError::Lagged(_)) => {
                     tracing::warn!(target: "ws", "closing slow consumer conn={conn_id}");
@@ -219,7 +219,7 @@ pub async fn handle(
                 loop {
                     match events.try_recv() {
                         Ok(ev) => {
-                            if allowed(&session, &ev.name) { seq += 1; if !send(&mut sink, ev.numbered(seq)).await { break; } }
+                            if allowed(&session, &ev.name) { seq += 1; if !send(&mut sink, event_frame(&session, &ev, seq)).await { break; } }
                         }
                         Err(TryRecvError::Lagged(_)) => continue,
                         Err(_) => break,
@@ -259,6 +259,15 @@ async fn handle_request(
     match super::methods_v4::adapt(&req.method, req.params) {
         Ok(params) => methods::respond(&ctx, &req.method, params).await,
         Err(e) => protocol::res_err(&req.id, &e),
+    }
+}
+
+/// The event as this connection's protocol has it, numbered `seq`.
+fn event_frame(session: &Session, ev: &crate::events::Event, seq: u64) -> String {
+    if session.is_v4() {
+        super::handshake_v4::event_frame(ev, seq)
+    } else {
+        ev.numbered(seq)
     }
 }
 

@@ -219,6 +219,27 @@ pub fn hello_ok(mut hello: Value, s: &Session) -> Value {
     hello
 }
 
+/// A broadcast as a v4 client gets it. `chat` deltas also carry `deltaText` (the whole
+/// text so far) with `replace: true`, openclaw's form (its UI then replaces its stream
+/// with the text instead of guessing from `message`); every other event as v3 has it.
+pub fn event_frame(ev: &crate::events::Event, seq: u64) -> String {
+    if ev.name != "chat" || !ev.frame.contains(r#""state":"delta""#) {
+        return ev.numbered(seq);
+    }
+    let Ok(mut v) = serde_json::from_str::<Value>(&ev.frame) else {
+        return ev.numbered(seq);
+    };
+    if let Some(text) = v["payload"]["message"]["content"][0]["text"]
+        .as_str()
+        .map(str::to_string)
+    {
+        v["payload"]["deltaText"] = json!(text);
+        v["payload"]["replace"] = json!(true);
+    }
+    v["seq"] = json!(seq);
+    v.to_string()
+}
+
 /// A method refused for scopes, in v4's shape: `FORBIDDEN` with `MISSING_SCOPE` details
 /// (v3 answers `INVALID_REQUEST "missing scope: X"`).
 pub fn forbid(err: &mut RpcError) {

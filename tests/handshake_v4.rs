@@ -577,7 +577,10 @@ async fn v4_chat_deltas_carry_delta_text_and_v3_ones_do_not() {
     .await;
     assert_eq!(r["payload"]["runId"], "run-v4", "{r}");
     assert_eq!(r["payload"]["status"], "started");
-    assert_eq!(r["payload"]["messageSeq"], 1, "first message of a new session: {r}");
+    assert_eq!(
+        r["payload"]["messageSeq"], 1,
+        "first message of a new session: {r}"
+    );
     let on_v4 = chat_events(&mut v4, "run-v4").await;
     let on_v3 = chat_events(&mut v3, "run-v4").await;
     let deltas: Vec<&Value> = on_v4.iter().filter(|e| e["state"] == "delta").collect();
@@ -589,5 +592,9 @@ async fn v4_chat_deltas_carry_delta_text_and_v3_ones_do_not() {
     assert_eq!(on_v4.last().unwrap()["state"], "final");
     assert!(on_v4.last().unwrap().get("deltaText").is_none());
     assert!(on_v3.iter().any(|e| e["state"] == "delta"));
-    assert!(on_v3.iter().all(|e| e.get("deltaText").is_none() && e.get("replace").is_none()));
+    assert!(
+        on_v3
+            .iter()
+            .all(|e| e.get("deltaText").is_none() && e.get("replace").is_none())
+    );
 }

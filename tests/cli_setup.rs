@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::proc::{command, run, state};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn cli(root: &Path, args: &[&str]) -> (i32, String, String) {
     let mut c = command(root);
@@ -316,6 +316,24 @@ fn doctor_finds_and_fixes_what_is_safe_and_reports_errors() {
         out.contains("ERROR") && out.contains("gateway.prot"),
         "{out}"
     );
+    // A Control UI root without a UI build is an error naming the key; with one, ok.
+    let ui = r.join("ui");
+    std::fs::create_dir_all(&ui).unwrap();
+    std::fs::write(
+        state(r).join("clawdbot.json"),
+        json!({"gateway": {"controlUi": {"root": ui}}}).to_string(),
+    )
+    .unwrap();
+    let (code, out, _) = cli(r, &["doctor"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("gateway.controlUi.root") && out.contains("no index.html"),
+        "{out}"
+    );
+    std::fs::write(ui.join("index.html"), "<html></html>").unwrap();
+    let (_, out, _) = cli(r, &["doctor"]);
+    assert!(out.contains("Control UI served from"), "{out}");
+    assert!(!out.contains("no index.html"), "{out}");
 }
 
 #[test]

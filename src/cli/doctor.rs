@@ -145,6 +145,28 @@ fn config_checks(d: &mut Doctor, paths: &Paths, env: &Env) -> Option<crate::conf
     }
 }
 
+/// `gateway.controlUi.root` must hold a UI build, or the page is a 404 that says so.
+fn control_ui_root(d: &mut Doctor, root: &Path) {
+    if root.join("index.html").is_file() {
+        d.add(
+            "controlUi",
+            Severity::Ok,
+            format!("Control UI served from {}", root.display()),
+            None,
+        );
+    } else {
+        d.add(
+            "controlUi",
+            Severity::Error,
+            format!(
+                "gateway.controlUi.root is {}, which has no index.html: the Control UI answers 404",
+                root.display()
+            ),
+            Some("point it at a Control UI build (e.g. openclaw's node_modules/openclaw/dist/control-ui) or remove the key to serve the embedded UI".into()),
+        );
+    }
+}
+
 fn probe(port: u16) -> Result<Option<String>, ()> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
@@ -220,6 +242,13 @@ pub fn run(args: DoctorArgs, profile: Option<&str>) -> ExitCode {
         );
     }
     state_formats(&mut d, &paths, &env, loaded.as_ref(), args.migrate);
+    if let Some(root) = loaded
+        .as_ref()
+        .and_then(|l| l.config.gateway.control_ui.root.clone())
+        .filter(|r| !r.trim().is_empty())
+    {
+        control_ui_root(&mut d, &env.expand_tilde(&root));
+    }
     if let Some(l) = &loaded {
         let mut files = vec![(
             "gateway.auth.tokenFile".to_string(),

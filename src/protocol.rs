@@ -160,6 +160,7 @@ pub const METHODS: &[&str] = &[
     "health",
     "status",
     "system-presence",
+    "node.list",
     "logs.tail",
     "channels.status",
     "config.get",
@@ -269,6 +270,7 @@ const READ_METHODS: &[&str] = &[
     "question.list",
     "tasks.list",
     "users.prefs.get",
+    "system.info",
 ];
 const WRITE_METHODS: &[&str] = &[
     "send",

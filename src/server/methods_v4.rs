@@ -129,6 +129,7 @@ pub const METHODS: &[&str] = &[
     "chat.metadata",
     "talk.catalog",
     "environments.list",
+    "system.info",
 ];
 
 /// v3 methods whose answer v4 clients need more of (answered here, not advertised again).
@@ -332,6 +333,17 @@ async fn answer(ctx: &Ctx<'_>, method: &str, p: &Map<String, Value>) -> Result<V
         "plugins.controlUi.list" => Ok(json!({"revision": "0", "plugins": [], "diagnostics": []})),
         // No remote machines or workers here: the gateway host is the only system.
         "environments.list" => Ok(json!({"environments": [], "profiles": []})),
+        // The gateway host's facts for the Systems page, read fresh (server::machine).
+        "system.info" => {
+            only(method, p, &[])?;
+            let gw = ctx.gw;
+            Ok(super::machine::system_info(&super::machine::Process {
+                port: gw.bind.get().map(|b| b.port),
+                state_dir: &gw.host.paths.state_dir,
+                uptime_ms: gw.uptime_ms(),
+                instance_id: super::handshake_v4::boot_id(),
+            }))
+        }
         "chat.metadata" => Ok(json!({"models": [], "commands": []})),
         "talk.catalog" => {
             Ok(json!({"modes": [], "transports": [], "brains": [], "speech": {"providers": []}}))

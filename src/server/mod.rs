@@ -15,6 +15,7 @@ pub mod handshake_v4;
 pub mod health;
 mod http;
 pub mod limits;
+mod machine;
 mod methods;
 mod methods_v4;
 mod origin;

@@ -76,4 +76,44 @@ impl Presence {
         out.sort_by_key(|v| std::cmp::Reverse(v["ts"].as_i64().unwrap_or(0)));
         out
     }
+
+    /// Connected clients of role `node`, in `node.list`'s entry shape. Only the live
+    /// ones: we keep no node pairing records beside the device list, and a node's
+    /// `caps`/`commands` are not recorded, so they are left out rather than shown empty.
+    pub fn nodes(&mut self) -> Vec<Value> {
+        let mut out: Vec<Value> = self
+            .list()
+            .into_iter()
+            .filter(|e| {
+                e["roles"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|x| x == "node"))
+            })
+            .map(|e| {
+                let id = e
+                    .get("deviceId")
+                    .or_else(|| e.get("instanceId"))
+                    .cloned()
+                    .unwrap_or_else(|| e["host"].clone());
+                let mut n = json!({
+                    "nodeId": id,
+                    "displayName": e["host"],
+                    "platform": e.get("platform"),
+                    "version": e.get("version"),
+                    "deviceFamily": e.get("deviceFamily"),
+                    "modelIdentifier": e.get("modelIdentifier"),
+                    "remoteIp": e.get("ip"),
+                    "paired": e.get("deviceId").is_some(),
+                    "connected": true,
+                    "connectedAtMs": e["ts"],
+                });
+                n.as_object_mut()
+                    .expect("object")
+                    .retain(|_, v| !v.is_null());
+                n
+            })
+            .collect();
+        out.sort_by(|a, b| a["nodeId"].as_str().cmp(&b["nodeId"].as_str()));
+        out
+    }
 }

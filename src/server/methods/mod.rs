@@ -78,6 +78,7 @@ pub async fn dispatch(
         "health" => system::health(ctx, p).await,
         "status" => system::status(ctx, p),
         "system-presence" => system::presence(ctx, p),
+        "node.list" => system::node_list(ctx, p),
         "last-heartbeat" => system::last_heartbeat(ctx, p),
         "set-heartbeats" => system::set_heartbeats(ctx, p),
         "wake" => system::wake(ctx, p),

@@ -145,6 +145,18 @@ pub fn presence(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     Ok(Value::Array(list))
 }
 
+/// `node.list`: the nodes connected now (server::presence).
+pub fn node_list(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
+    p.none()?;
+    let nodes = ctx
+        .gw
+        .presence
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .nodes();
+    Ok(json!({"ts": crate::util::now_ms(), "nodes": nodes}))
+}
+
 pub async fn logs_tail(ctx: &Ctx<'_>, p: Params) -> Result<Value, RpcError> {
     p.only(&["cursor", "limit", "maxBytes"])?;
     let cursor = p.int("cursor", 0, i64::MAX)?.map(|c| c as u64);

@@ -119,14 +119,24 @@ impl Browser {
         .await
     }
 
-    /// Waits until the JS expression `cond` is truthy; returns its value.
+    /// Waits until the JS expression `cond` is truthy; returns its value. Checked on
+    /// every DOM mutation and also every 50 ms: some conditions change without one (an
+    /// image finishing its decode sets `naturalWidth`, which no observer sees).
     pub async fn wait(&self, cond: &str) -> Value {
         let script = format!(
             "const done = arguments[arguments.length - 1];
-             const check = () => {{ try {{ const v = ({cond}); if (v) {{ done(v); return true; }} }} catch (e) {{}} return false; }};
+             let finished = false, obs = null, timer = null;
+             const check = () => {{
+               if (finished) return true;
+               try {{ const v = ({cond}); if (v) {{
+                 finished = true; if (obs) obs.disconnect(); if (timer) clearInterval(timer); done(v); return true;
+               }} }} catch (e) {{}}
+               return false;
+             }};
              if (!check()) {{
-               const obs = new MutationObserver(() => {{ if (check()) obs.disconnect(); }});
+               obs = new MutationObserver(check);
                obs.observe(document, {{subtree: true, childList: true, characterData: true, attributes: true}});
+               timer = setInterval(check, 50);
              }}"
         );
         let url = format!("{}/execute/async", self.url);
